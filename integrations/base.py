@@ -1,0 +1,155 @@
+"""The action protocol every integration implements, and the registry that holds actions.
+
+An action is what a runbook step calls. It has a pydantic params model and three operations:
+
+- ``plan(params, ctx)``: read-only; the current state, the intended state and a one-line
+  summary such as "alias champion of fraud-model: v7 → v6".
+- ``apply(params, ctx)``: set the resource to the target (never toggle), idempotent, and
+  return the state before and after.
+- ``inverse(params, before)``: the invocation that puts ``before`` back, for undo; ``None``
+  when there is nothing to undo (read-only actions, waits, messages).
+
+Actions are registered explicitly in an :class:`ActionRegistry` instance; a duplicate name is
+an error. The runbook engine knows no action by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.errors import ConfigError, InputError
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class ActionParams(BaseModel):
+    """Base for action parameter models: unknown keys are errors, so typos surface early."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """Who and what an action runs for; actions use it for messages, tags and logs."""
+
+    incident_ref: str | None = None
+    run_ref: str | None = None
+    step_id: str | None = None
+    actor: str = "system"
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Result of a read-only plan: what is there now and what apply would make of it."""
+
+    target: str
+    current: dict[str, Any]
+    intended: dict[str, Any]
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> bool:
+        return self.current != self.intended
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What apply did: the state before and after, and whether it changed anything."""
+
+    target: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """An action call by name, e.g. the inverse of a step."""
+
+    action: str
+    params: dict[str, Any]
+
+
+@runtime_checkable
+class Action(Protocol[P]):
+    """A typed, registered runbook action."""
+
+    name: str
+    description: str
+    params_model: type[P]
+    #: True when apply changes an external system (approval policies look at it).
+    mutating: bool
+
+    def target(self, params: P) -> str:
+        """The resource this call changes, e.g. ``mlflow:prod/models/fraud@champion``.
+
+        The engine holds one active run per target, enforced in the database.
+        """
+        ...
+
+    async def plan(self, params: P, ctx: ActionContext) -> Plan: ...
+
+    async def apply(self, params: P, ctx: ActionContext) -> ActionResult: ...
+
+    def inverse(self, params: P, before: dict[str, Any]) -> Invocation | None: ...
+
+
+class ActionRegistry:
+    """Explicit registry of actions. No scanning, no name magic."""
+
+    def __init__(self) -> None:
+        self._actions: dict[str, Action[Any]] = {}
+
+    def register(self, action: Action[Any]) -> None:
+        if action.name in self._actions:
+            raise ConfigError(
+                f"action {action.name!r} is registered twice",
+                hint="two integrations or two instances claim the same action name",
+            )
+        self._actions[action.name] = action
+
+    def get(self, name: str) -> Action[Any]:
+        try:
+            return self._actions[name]
+        except KeyError:
+            known = ", ".join(sorted(self._actions)) or "none"
+            raise InputError(f"unknown action {name!r}", hint=f"registered actions: {known}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
+
+    def __iter__(self) -> Iterator[Action[Any]]:
+        return iter(sorted(self._actions.values(), key=lambda a: a.name))
+
+    def names(self) -> list[str]:
+        return sorted(self._actions)
+
+
+class BaseAction(Generic[P]):
+    """Convenience base for actions: parse params and describe themselves.
+
+    Subclasses set ``name``, ``description``, ``params_model``, ``mutating`` and implement
+    ``target``, ``plan``, ``apply`` and (when undoable) ``inverse``.
+    """
+
+    name: str
+    description: str
+    params_model: type[P]
+    mutating: bool = True
+
+    def parse(self, raw: dict[str, Any]) -> P:
+        return self.params_model.model_validate(raw)
+
+    def inverse(self, params: P, before: dict[str, Any]) -> Invocation | None:
+        return None
