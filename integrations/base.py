@@ -153,3 +153,58 @@ class BaseAction(Generic[P]):
 
     def inverse(self, params: P, before: dict[str, Any]) -> Invocation | None:
         return None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of `incident-bot integrations check` for one configured instance."""
+
+    name: str
+    kind: str
+    url: str
+    reachable: bool
+    authenticated: bool | None = None
+    version: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and self.authenticated is not False and self.error is None
+
+
+@runtime_checkable
+class Instance(Protocol):
+    """A configured instance of an external system (one MLflow, one Airflow...)."""
+
+    name: str
+    kind: str
+
+    async def check(self) -> CheckResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+InstanceT = TypeVar("InstanceT")
+
+
+def pick_instance(instances: dict[str, InstanceT], name: str | None, what: str) -> InstanceT:
+    """The instance named ``name``, or the only one configured when ``name`` is None."""
+    if name is None:
+        if len(instances) == 1:
+            return next(iter(instances.values()))
+        if not instances:
+            raise InputError(
+                f"no {what} is configured",
+                hint=f"add one under integrations.{what} in the config file",
+            )
+        raise InputError(
+            f"several {what} instances are configured; say which with `instance`",
+            hint=f"configured: {', '.join(sorted(instances))}",
+        )
+    try:
+        return instances[name]
+    except KeyError:
+        raise InputError(
+            f"unknown {what} instance {name!r}",
+            hint=f"configured: {', '.join(sorted(instances)) or 'none'}",
+        ) from None
