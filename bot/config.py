@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
+from bot.permissions import PermissionSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     runbooks_dir: Path | None = None
     templates_dir: Path | None = None
     api: ApiSettings = ApiSettings()
+    permissions: PermissionSettings = PermissionSettings()
 
     _yaml_file: ClassVar[Path | None] = None
 

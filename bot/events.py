@@ -21,7 +21,18 @@ class IncidentChanged:
     kind: str
 
 
-Subscriber = Callable[[IncidentChanged], None]
+@dataclass(frozen=True)
+class AutoRunRequested:
+    """A routing rule asks for a runbook to start on an incident (published after commit)."""
+
+    incident_id: int
+    runbook: str
+    inputs: dict[str, str]
+    rule: str
+
+
+Event = IncidentChanged | AutoRunRequested
+Subscriber = Callable[[Event], None]
 
 
 class EventBus:
@@ -33,7 +44,7 @@ class EventBus:
 
     def publish(self, items: list[object]) -> None:
         for item in items:
-            if not isinstance(item, IncidentChanged):
+            if not isinstance(item, IncidentChanged | AutoRunRequested):
                 continue
             for subscriber in self._subscribers:
                 try:
