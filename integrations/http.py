@@ -140,7 +140,9 @@ class ServiceClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),
             wait=wait_exponential_jitter(
-                initial=self.policy.backoff_initial_s, max=self.policy.backoff_max_s
+                multiplier=self.policy.backoff_initial_s,
+                max=self.policy.backoff_max_s,
+                jitter=self.policy.backoff_initial_s,
             ),
             retry=retry_if_exception_type(_RetryableError),
             reraise=True,
