@@ -67,9 +67,7 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
-Method = Annotated[
-    Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], BeforeValidator(_upper)
-]
+Method = Annotated[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], BeforeValidator(_upper)]
 
 
 class HttpRequest(ActionParams):
@@ -87,9 +85,7 @@ class HttpRequest(ActionParams):
     idempotent: bool | None = None
 
     def is_idempotent(self) -> bool:
-        return self.idempotent if self.idempotent is not None else (
-            self.method in _IDEMPOTENT_METHODS
-        )
+        return self.idempotent if self.idempotent is not None else (self.method in _IDEMPOTENT_METHODS)
 
     def expected(self) -> str:
         return ", ".join(map(str, self.expect_status)) if self.expect_status else "2xx"
@@ -149,9 +145,7 @@ class HttpRequestAction(BaseAction[HttpRequestParams]):
     params_model = HttpRequestParams
     mutating = True
 
-    def __init__(
-        self, config: HttpActionConfig, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, config: HttpActionConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._config = config
         self._transport = transport
         # Secrets are read once, now, so a missing variable fails at start-up.
@@ -186,8 +180,7 @@ class HttpRequestAction(BaseAction[HttpRequestParams]):
         clash = {h.lower() for h in request.headers} & {h.lower() for h in secrets}
         if clash:
             raise InputError(
-                f"http.request: header(s) {', '.join(sorted(clash))} are set by the config "
-                f"for {url.host}",
+                f"http.request: header(s) {', '.join(sorted(clash))} are set by the config for {url.host}",
                 hint="remove them from the step; the configured secret value is sent",
             )
         origin = f"{url.scheme}://{url.netloc.decode()}"
@@ -264,8 +257,9 @@ class HttpRequestAction(BaseAction[HttpRequestParams]):
                 system=system,
                 call=call,
                 status=status,
-                hint="redirects are not followed" if 300 <= status < 400 else
-                "check the URL and the request body, or list this status in expect_status",
+                hint="redirects are not followed"
+                if 300 <= status < 400
+                else "check the URL and the request body, or list this status in expect_status",
             )
         return ActionResult(
             target=self.target(params),
@@ -282,9 +276,7 @@ class HttpRequestAction(BaseAction[HttpRequestParams]):
     def inverse(self, params: HttpRequestParams, before: dict[str, Any]) -> Invocation | None:
         if params.undo is None:
             return None
-        return Invocation(
-            ACTION_NAME, params.undo.model_dump(mode="json", by_alias=True, exclude_none=True)
-        )
+        return Invocation(ACTION_NAME, params.undo.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 class _Masker:

@@ -133,9 +133,7 @@ class SetAliasAction(_AliasAction[SetAliasParams]):
     description = "Point a model alias (e.g. champion) at a version; records alias history."
     params_model = SetAliasParams
 
-    async def _read(
-        self, params: SetAliasParams
-    ) -> tuple[ModelRegistry, ModelVersion | None, ModelVersion]:
+    async def _read(self, params: SetAliasParams) -> tuple[ModelRegistry, ModelVersion | None, ModelVersion]:
         registry = self.registry(params)
         current = await registry.get_alias(params.model, params.alias)
         wanted = await registry.get_version(params.model, params.version)
@@ -161,9 +159,7 @@ class SetAliasAction(_AliasAction[SetAliasParams]):
             # retry rewrites the same tags.
             if before is None:
                 # A stale record from an earlier move must not steer a later rollback.
-                await registry.delete_version_tag(
-                    params.model, wanted.version, previous_tag(params.alias)
-                )
+                await registry.delete_version_tag(params.model, wanted.version, previous_tag(params.alias))
             else:
                 await registry.set_version_tag(
                     params.model, wanted.version, previous_tag(params.alias), before
@@ -228,13 +224,9 @@ class RollbackAliasAction(_AliasAction[RollbackAliasParams]):
 
         if params.from_version is not None and params.from_version != current.version:
             expected = next((v for v in versions if v.version == params.from_version), None)
-            choice = (
-                choose_rollback(expected, versions, alias, validated_tag) if expected else None
-            )
+            choice = choose_rollback(expected, versions, alias, validated_tag) if expected else None
             if choice is not None and choice.target.version == current.version:
-                return _Rollback(
-                    current, current, f"already rolled back from v{params.from_version}", older
-                )
+                return _Rollback(current, current, f"already rolled back from v{params.from_version}", older)
             raise ConflictError(
                 f"alias {alias!r} of model {model!r} points to v{current.version}, "
                 f"not v{params.from_version} as the plan expected",

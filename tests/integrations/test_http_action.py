@@ -26,10 +26,6 @@ from integrations.http_action import (
     register_http_action,
 )
 
-pytestmark = [
-    # integrations/http.py passes tenacity's deprecated `initial=`; drop once main fixes it.
-    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
-]
 
 TOKEN = "Bearer s3cr3t-token-value"
 CTX = ActionContext(run_ref="run-1", step_id="flag")
@@ -120,10 +116,12 @@ async def action(
 ) -> AsyncIterator[HttpRequestAction]:
     monkeypatch.setenv("FLAGS_TOKEN", TOKEN)
     secret = {"Authorization": {"env": "FLAGS_TOKEN"}}
-    config = HttpActionConfig.model_validate({
-        "allowed_hosts": {"127.0.0.1": {"secret_headers": secret}},
-        "http": HttpPolicy(retries=2, backoff_initial_s=0.01, backoff_max_s=0.02).model_dump(),
-    })
+    config = HttpActionConfig.model_validate(
+        {
+            "allowed_hosts": {"127.0.0.1": {"secret_headers": secret}},
+            "http": HttpPolicy(retries=2, backoff_initial_s=0.01, backoff_max_s=0.02).model_dump(),
+        }
+    )
     registry = ActionRegistry()
     registered = register_http_action(registry, config)
     assert registry.get("http.request") is registered
@@ -152,7 +150,9 @@ async def test_plan_checks_the_host_and_sends_nothing(
     action: HttpRequestAction, recorder: Recorder, base: str
 ) -> None:
     request = params(
-        method="POST", url=f"{base}/flags/x", json={"enabled": False},
+        method="POST",
+        url=f"{base}/flags/x",
+        json={"enabled": False},
         headers={"X-Reason": "INC-7"},
         undo={"method": "POST", "url": f"{base}/flags/x", "json": {"enabled": True}},
     )
@@ -190,7 +190,8 @@ async def test_an_undo_to_a_host_that_is_not_allowed_is_refused_in_plan(
     action: HttpRequestAction, base: str
 ) -> None:
     request = params(
-        method="PUT", url=f"{base}/flags/x",
+        method="PUT",
+        url=f"{base}/flags/x",
         undo={"method": "PUT", "url": "https://evil.example/flags/x"},
     )
     with pytest.raises(InputError, match=r"host evil\.example is not allowed"):
@@ -221,9 +222,7 @@ async def test_bad_urls_are_refused(action: HttpRequestAction, url: str, message
     assert message in str(refused.value)
 
 
-async def test_a_step_cannot_override_a_secret_header(
-    action: HttpRequestAction, base: str
-) -> None:
+async def test_a_step_cannot_override_a_secret_header(action: HttpRequestAction, base: str) -> None:
     request = params(method="GET", url=f"{base}/x", headers={"authorization": "Bearer mine"})
     with pytest.raises(InputError, match="set by the config"):
         await action.apply(request, CTX)
@@ -258,8 +257,7 @@ async def test_expected_statuses(action: HttpRequestAction, base: str) -> None:
     assert (await action.apply(gone, CTX)).after == {"status": 404}
 
     with pytest.raises(RejectedIntegrationError) as unexpected:
-        await action.apply(params(method="GET", url=f"{base}/status/204",
-                                  expect_status=[200]), CTX)
+        await action.apply(params(method="GET", url=f"{base}/status/204", expect_status=[200]), CTX)
     assert "unexpected status 204" in str(unexpected.value)
     assert "expected 200" in str(unexpected.value)
 
@@ -268,9 +266,7 @@ async def test_expected_statuses(action: HttpRequestAction, base: str) -> None:
     assert not_found.value.status == 404
 
 
-async def test_redirects_are_not_followed(
-    action: HttpRequestAction, recorder: Recorder, base: str
-) -> None:
+async def test_redirects_are_not_followed(action: HttpRequestAction, recorder: Recorder, base: str) -> None:
     with pytest.raises(RejectedIntegrationError) as redirected:
         await action.apply(params(method="GET", url=f"{base}/redirect"), CTX)
     assert redirected.value.status == 302
@@ -278,9 +274,7 @@ async def test_redirects_are_not_followed(
     assert len(recorder.requests) == 1
 
 
-async def test_a_secret_echoed_in_an_error_body_is_masked(
-    action: HttpRequestAction, base: str
-) -> None:
+async def test_a_secret_echoed_in_an_error_body_is_masked(action: HttpRequestAction, base: str) -> None:
     with pytest.raises(RejectedIntegrationError) as rejected:
         await action.apply(params(method="GET", url=f"{base}/echo-error"), CTX)
     assert rejected.value.status == 400
@@ -295,14 +289,19 @@ async def test_inverse_is_the_explicit_undo_request_only(
     assert action.inverse(plain, {}) is None
 
     with_undo = params(
-        method="POST", url=f"{base}/flags/x", json={"enabled": False},
+        method="POST",
+        url=f"{base}/flags/x",
+        json={"enabled": False},
         undo={"method": "POST", "url": f"{base}/flags/x", "json": {"enabled": True}},
     )
     inverse = action.inverse(with_undo, {})
     assert inverse is not None
     assert inverse.action == "http.request"
     assert inverse.params == {
-        "method": "POST", "url": f"{base}/flags/x", "headers": {}, "json": {"enabled": True},
+        "method": "POST",
+        "url": f"{base}/flags/x",
+        "headers": {},
+        "json": {"enabled": True},
         "expect_status": [],
     }
     undo_params = action.parse(inverse.params)

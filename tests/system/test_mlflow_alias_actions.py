@@ -25,8 +25,6 @@ from tests.system.fixtures.mlflow import (
 
 pytestmark = [
     pytest.mark.system,
-    # integrations/http.py passes tenacity's deprecated `initial=`; drop once main fixes it.
-    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
 ]
 
 
@@ -67,8 +65,9 @@ async def run(actions: ActionRegistry, name: str, raw: dict[str, Any], step: str
     return await action.apply(action.params_model.model_validate(raw), ctx(step))
 
 
-async def undo(actions: ActionRegistry, name: str, raw: dict[str, Any],
-               result: ActionResult, step: str) -> ActionResult:
+async def undo(
+    actions: ActionRegistry, name: str, raw: dict[str, Any], result: ActionResult, step: str
+) -> ActionResult:
     action = actions.get(name)
     inverse = action.inverse(action.params_model.model_validate(raw), result.before)
     assert isinstance(inverse, Invocation)
@@ -96,10 +95,16 @@ async def test_set_alias_plan_apply_and_undo_to_unset(
     result = await run(actions, "registry.set_alias", params, "s1")
     assert (result.before, result.after) == ({"version": None}, {"version": "3"})
     assert await alias_version(registry, model) == "3"
-    moved = json.loads((await registry.get_version(model, "3")).tags[
-        "incident_bot.alias.champion.moved"])
-    assert moved == {"action": "set", "from": None, "by": "alice", "at": moved["at"],
-                     "incident": "INC-7", "run": "run-1", "step": "s1"}
+    moved = json.loads((await registry.get_version(model, "3")).tags["incident_bot.alias.champion.moved"])
+    assert moved == {
+        "action": "set",
+        "from": None,
+        "by": "alice",
+        "at": moved["at"],
+        "incident": "INC-7",
+        "run": "run-1",
+        "step": "s1",
+    }
 
     again = await run(actions, "registry.set_alias", params, "s2")
     assert not again.changed
@@ -116,8 +121,7 @@ async def test_rollback_back_and_forth_with_history_undo_and_validated_fallback(
     base = {"model": model, "alias": "champion"}
     await run(actions, "registry.set_alias", {**base, "version": 3}, "promote-3")
     await run(actions, "registry.set_alias", {**base, "version": 4}, "promote-4")
-    assert (await registry.get_version(model, "4")).tags[
-        "incident_bot.alias.champion.previous"] == "3"
+    assert (await registry.get_version(model, "4")).tags["incident_bot.alias.champion.previous"] == "3"
 
     rollback = actions.get("registry.rollback_alias")
     plan = await rollback.plan(rollback.params_model.model_validate(base), ctx("rb-1"))
@@ -198,22 +202,18 @@ async def test_validated_tag_can_be_overridden_per_rollback(
     assert result.after == {"version": "3"}
 
 
-async def test_refusals_name_the_model_alias_and_version(
-    actions: ActionRegistry, model: str
-) -> None:
+async def test_refusals_name_the_model_alias_and_version(actions: ActionRegistry, model: str) -> None:
     with pytest.raises(RejectedIntegrationError) as unset:
         await run(actions, "registry.rollback_alias", {"model": model, "alias": "champion"}, "x")
     assert f"alias 'champion' of model '{model}' is not set" in str(unset.value)
 
     with pytest.raises(RejectedIntegrationError) as unknown_version:
-        await run(actions, "registry.set_alias",
-                  {"model": model, "alias": "champion", "version": 9}, "x")
+        await run(actions, "registry.set_alias", {"model": model, "alias": "champion", "version": 9}, "x")
     assert unknown_version.value.status == 404
     assert f"version 9 of model '{model}'" in str(unknown_version.value)
 
     with pytest.raises(RejectedIntegrationError) as unknown_model:
-        await run(actions, "registry.rollback_alias",
-                  {"model": "no-such-model", "alias": "champion"}, "x")
+        await run(actions, "registry.rollback_alias", {"model": "no-such-model", "alias": "champion"}, "x")
     assert unknown_model.value.status == 404
     assert "'no-such-model'" in str(unknown_model.value)
 

@@ -24,8 +24,6 @@ from tests.system.fixtures.mlflow import (
 
 pytestmark = [
     pytest.mark.system,
-    # integrations/http.py passes tenacity's deprecated `initial=`; drop once main fixes it.
-    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
 ]
 
 FAST = HttpPolicy(retries=0, connect_timeout_s=2, read_timeout_s=10)

@@ -65,9 +65,7 @@ class MlflowClient:
         return response.status_code
 
     async def get_registered_model(self, model: str) -> dict[str, Any]:
-        body = await self._get(
-            "registered-models/get", f"getting model {model!r}", {"name": model}
-        )
+        body = await self._get("registered-models/get", f"getting model {model!r}", {"name": model})
         registered: dict[str, Any] = body["registered_model"]
         return registered
 
@@ -76,9 +74,7 @@ class MlflowClient:
         versions: list[dict[str, Any]] = []
         params: dict[str, Any] = {"filter": _name_filter(model), "max_results": _PAGE_SIZE}
         while True:
-            body = await self._get(
-                "model-versions/search", f"searching versions of model {model!r}", params
-            )
+            body = await self._get("model-versions/search", f"searching versions of model {model!r}", params)
             versions.extend(body.get("model_versions", []))
             token = body.get("next_page_token")
             if not token:

@@ -76,8 +76,12 @@ class MlflowRegistry:
         version = version_text if version_status == 200 else None
         if auth_status == 401:
             return CheckResult(
-                name=self.name, kind=self.kind, url=self.url, reachable=True,
-                authenticated=False, version=version,
+                name=self.name,
+                kind=self.kind,
+                url=self.url,
+                reachable=True,
+                authenticated=False,
+                version=version,
                 error=f"{self.client.system}: 401 on listing registered models "
                 "(check the credentials configured for this instance)",
             )
@@ -88,8 +92,13 @@ class MlflowRegistry:
                 "(authenticated, but check the user's or token's permissions)"
             )
         return CheckResult(
-            name=self.name, kind=self.kind, url=self.url, reachable=True,
-            authenticated=True, version=version, error=error,
+            name=self.name,
+            kind=self.kind,
+            url=self.url,
+            reachable=True,
+            authenticated=True,
+            version=version,
+            error=error,
         )
 
     async def get_model(self, model: str) -> RegisteredModel:

@@ -13,8 +13,13 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def version_json(
-    version: str, *, status: str = "READY", tags: dict[str, str] | None = None,
-    run_id: str = "", aliases: list[str] | None = None, name: str = "fraud",
+    version: str,
+    *,
+    status: str = "READY",
+    tags: dict[str, str] | None = None,
+    run_id: str = "",
+    aliases: list[str] | None = None,
+    name: str = "fraud",
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": name,
@@ -52,9 +57,9 @@ class FakeMlflow:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
-        self.requests.append(Recorded(
-            request.method, request.url.path, dict(request.url.params), body, request.headers
-        ))
+        self.requests.append(
+            Recorded(request.method, request.url.path, dict(request.url.params), body, request.headers)
+        )
         route = self.routes.get((request.method, request.url.path))
         if route is None:
             return httpx.Response(404, json={"error_code": "ENDPOINT_NOT_FOUND"})

@@ -24,10 +24,6 @@ from integrations.registry.config import MlflowRegistryConfig
 from integrations.registry.protocol import ModelRegistry
 from tests.integrations.registry.mlflow_mock import FakeMlflow, version_json
 
-pytestmark = [
-    # integrations/http.py passes tenacity's deprecated `initial=`; drop once main fixes it.
-    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
-]
 
 API = "/api/2.0/mlflow"
 
@@ -68,9 +64,7 @@ def parse(actions: ActionRegistry, name: str, raw: dict[str, Any]) -> Any:
 
 
 def test_the_actions_are_registered_once(prod_only: ActionRegistry) -> None:
-    assert prod_only.names() == [
-        "registry.delete_alias", "registry.rollback_alias", "registry.set_alias"
-    ]
+    assert prod_only.names() == ["registry.delete_alias", "registry.rollback_alias", "registry.set_alias"]
     assert all(action.mutating for action in prod_only)
 
 
@@ -96,9 +90,7 @@ def test_target_names_instance_model_and_alias(
 ) -> None:
     raw = {"model": "fraud", "alias": "champion", "version": 3}
     action = prod_only.get("registry.set_alias")
-    assert action.target(parse(prod_only, "registry.set_alias", raw)) == (
-        "registry:prod/fraud@champion"
-    )
+    assert action.target(parse(prod_only, "registry.set_alias", raw)) == ("registry:prod/fraud@champion")
 
     both = actions_for(instances)
     with pytest.raises(InputError, match="several registries instances"):
@@ -106,9 +98,7 @@ def test_target_names_instance_model_and_alias(
     named = parse(both, "registry.set_alias", {**raw, "instance": "staging"})
     assert both.get("registry.set_alias").target(named) == "registry:staging/fraud@champion"
     with pytest.raises(InputError, match="unknown registries instance 'qa'"):
-        both.get("registry.set_alias").target(
-            parse(both, "registry.set_alias", {**raw, "instance": "qa"})
-        )
+        both.get("registry.set_alias").target(parse(both, "registry.set_alias", {**raw, "instance": "qa"}))
 
 
 def test_inverses_restore_the_state_before(prod_only: ActionRegistry) -> None:
@@ -144,8 +134,7 @@ async def test_an_alias_cannot_point_at_a_version_that_is_not_ready(
         200, json={"model_version": version_json("8", status="PENDING_REGISTRATION")}
     )
     action = prod_only.get("registry.set_alias")
-    params = parse(prod_only, "registry.set_alias",
-                   {"model": "fraud", "alias": "champion", "version": 8})
+    params = parse(prod_only, "registry.set_alias", {"model": "fraud", "alias": "champion", "version": 8})
 
     with pytest.raises(RejectedIntegrationError) as refused:
         await action.apply(params, ActionContext())
@@ -155,9 +144,7 @@ async def test_an_alias_cannot_point_at_a_version_that_is_not_ready(
     assert [r.method for r in fake.requests] == ["GET", "GET"]  # nothing was written
 
 
-async def test_plan_of_deleting_an_unset_alias_says_so(
-    prod_only: ActionRegistry, fake: FakeMlflow
-) -> None:
+async def test_plan_of_deleting_an_unset_alias_says_so(prod_only: ActionRegistry, fake: FakeMlflow) -> None:
     fake.routes[("GET", f"{API}/registered-models/get")] = httpx.Response(
         200, json={"registered_model": {"name": "fraud"}}
     )

@@ -13,13 +13,15 @@ ADAPTER: TypeAdapter[MlflowRegistryConfig] = TypeAdapter(RegistryConfig)
 
 
 def test_a_full_config_parses() -> None:
-    config = ADAPTER.validate_python({
-        "kind": "mlflow",
-        "url": "https://mlflow.internal:5000/",
-        "auth": {"type": "basic", "username": "bot", "password": {"file": "/run/secrets/pw"}},
-        "http": {"retries": 1},
-        "validated_tag": "qa_passed",
-    })
+    config = ADAPTER.validate_python(
+        {
+            "kind": "mlflow",
+            "url": "https://mlflow.internal:5000/",
+            "auth": {"type": "basic", "username": "bot", "password": {"file": "/run/secrets/pw"}},
+            "http": {"retries": 1},
+            "validated_tag": "qa_passed",
+        }
+    )
     assert config.url == "https://mlflow.internal:5000"
     assert config.auth.type == "basic"
     assert config.http.retries == 1
@@ -38,8 +40,10 @@ def test_defaults() -> None:
         ({"kind": "mlflow", "url": "mlflow:5000"}, "must start with http:// or https://"),
         ({"kind": "mlflow", "url": "http://m", "token": "x"}, "Extra inputs are not permitted"),
         ({"kind": "sagemaker", "url": "http://m"}, "does not match any of the expected tags"),
-        ({"kind": "mlflow", "url": "http://m", "auth": {"type": "bearer", "token": "inline"}},
-         "Input should be a valid dictionary"),
+        (
+            {"kind": "mlflow", "url": "http://m", "auth": {"type": "bearer", "token": "inline"}},
+            "Input should be a valid dictionary",
+        ),
     ],
 )
 def test_invalid_configs_are_refused(raw: dict[str, object], error: str) -> None:
@@ -51,9 +55,12 @@ def test_a_missing_credential_fails_when_the_instance_is_built(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("NO_SUCH_TOKEN", raising=False)
-    config = ADAPTER.validate_python({
-        "kind": "mlflow", "url": "http://m",
-        "auth": {"type": "bearer", "token": {"env": "NO_SUCH_TOKEN"}},
-    })
+    config = ADAPTER.validate_python(
+        {
+            "kind": "mlflow",
+            "url": "http://m",
+            "auth": {"type": "bearer", "token": {"env": "NO_SUCH_TOKEN"}},
+        }
+    )
     with pytest.raises(ConfigError, match="NO_SUCH_TOKEN is not set"):
         build_instance("prod", config)

@@ -19,8 +19,13 @@ from integrations.registry.protocol import ModelVersion
 
 def version(number: int, status: str = "READY", **tags: str) -> ModelVersion:
     return ModelVersion(
-        name="fraud", version=str(number), run_id=None, source=f"s3://dummy/{number}",
-        created_at=datetime(2025, 1, number, tzinfo=UTC), tags=tags, aliases=(),
+        name="fraud",
+        version=str(number),
+        run_id=None,
+        source=f"s3://dummy/{number}",
+        created_at=datetime(2025, 1, number, tzinfo=UTC),
+        tags=tags,
+        aliases=(),
         status=status,
     )
 

@@ -15,10 +15,6 @@ from integrations.registry.protocol import ModelRegistry
 from tests.integrations.registry.mlflow_mock import FakeMlflow, version_json
 from tests.system.servers import free_port
 
-pytestmark = [
-    # integrations/http.py passes tenacity's deprecated `initial=`; drop once main fixes it.
-    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
-]
 
 API = "/api/2.0/mlflow"
 TOKEN = "tok-0123456789-secret"
@@ -26,9 +22,7 @@ POLICY = {"retries": 2, "backoff_initial_s": 0.01, "backoff_max_s": 0.02}
 
 
 def config(url: str = "http://mlflow.test:5000/", **extra: object) -> MlflowRegistryConfig:
-    return MlflowRegistryConfig.model_validate(
-        {"kind": "mlflow", "url": url, "http": POLICY, **extra}
-    )
+    return MlflowRegistryConfig.model_validate({"kind": "mlflow", "url": url, "http": POLICY, **extra})
 
 
 @pytest.fixture
@@ -37,9 +31,7 @@ def fake() -> FakeMlflow:
 
 
 @pytest.fixture
-async def registry(
-    fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[ModelRegistry]:
+async def registry(fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ModelRegistry]:
     monkeypatch.setenv("MLFLOW_TOKEN", TOKEN)
     auth = {"type": "bearer", "token": {"env": "MLFLOW_TOKEN"}}
     instance = build_instance("prod", config(auth=auth), transport=fake.transport())
@@ -47,9 +39,7 @@ async def registry(
     await instance.aclose()
 
 
-async def test_bearer_token_is_sent_and_never_shown(
-    registry: ModelRegistry, fake: FakeMlflow
-) -> None:
+async def test_bearer_token_is_sent_and_never_shown(registry: ModelRegistry, fake: FakeMlflow) -> None:
     fake.routes[("GET", f"{API}/registered-models/get")] = httpx.Response(
         401, json={"error_code": "UNAUTHENTICATED", "message": "bad token"}
     )
@@ -142,9 +132,7 @@ async def test_set_alias_and_tags_are_retried_as_idempotent_posts(
     assert len(fake.calls("POST", f"{API}/model-versions/set-tag")) == 2
 
 
-async def test_deletes_send_their_arguments_as_a_json_body(
-    registry: ModelRegistry, fake: FakeMlflow
-) -> None:
+async def test_deletes_send_their_arguments_as_a_json_body(registry: ModelRegistry, fake: FakeMlflow) -> None:
     fake.routes[("DELETE", f"{API}/registered-models/alias")] = httpx.Response(200, json={})
     fake.routes[("DELETE", f"{API}/model-versions/delete-tag")] = httpx.Response(200, json={})
 
@@ -158,12 +146,13 @@ async def test_deletes_send_their_arguments_as_a_json_body(
 async def test_search_follows_pages_fills_aliases_and_sorts_newest_first(
     registry: ModelRegistry, fake: FakeMlflow
 ) -> None:
-    fake.routes[("GET", f"{API}/registered-models/get")] = httpx.Response(200, json={
-        "registered_model": {"name": "fraud", "aliases": [{"alias": "champion", "version": "2"}]}
-    })
+    fake.routes[("GET", f"{API}/registered-models/get")] = httpx.Response(
+        200, json={"registered_model": {"name": "fraud", "aliases": [{"alias": "champion", "version": "2"}]}}
+    )
     fake.routes[("GET", f"{API}/model-versions/search")] = [
-        httpx.Response(200, json={"model_versions": [version_json("2", run_id="r2")],
-                                  "next_page_token": "page-2"}),
+        httpx.Response(
+            200, json={"model_versions": [version_json("2", run_id="r2")], "next_page_token": "page-2"}
+        ),
         httpx.Response(200, json={"model_versions": [version_json("10"), version_json("1")]}),
     ]
 
@@ -186,11 +175,9 @@ async def test_model_names_with_quotes(registry: ModelRegistry, fake: FakeMlflow
     fake.routes[("GET", f"{API}/model-versions/search")] = httpx.Response(200, json={})
 
     assert await registry.search_versions("it's") == []
-    assert fake.calls("GET", f"{API}/model-versions/search")[0].params["filter"] == (
-        "name=\"it's\""
-    )
+    assert fake.calls("GET", f"{API}/model-versions/search")[0].params["filter"] == ('name="it\'s"')
     with pytest.raises(InputError, match="search filter cannot quote it"):
-        await registry.search_versions("it's \"odd\"")
+        await registry.search_versions('it\'s "odd"')
 
 
 async def test_get_alias_of_an_unset_alias_is_none_without_reading_a_version(
