@@ -26,7 +26,6 @@ from integrations.http_action import (
     register_http_action,
 )
 
-
 TOKEN = "Bearer s3cr3t-token-value"
 CTX = ActionContext(run_ref="run-1", step_id="flag")
 

@@ -24,7 +24,6 @@ from integrations.registry.config import MlflowRegistryConfig
 from integrations.registry.protocol import ModelRegistry
 from tests.integrations.registry.mlflow_mock import FakeMlflow, version_json
 
-
 API = "/api/2.0/mlflow"
 
 

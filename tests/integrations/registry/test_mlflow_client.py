@@ -15,7 +15,6 @@ from integrations.registry.protocol import ModelRegistry
 from tests.integrations.registry.mlflow_mock import FakeMlflow, version_json
 from tests.system.servers import free_port
 
-
 API = "/api/2.0/mlflow"
 TOKEN = "tok-0123456789-secret"
 POLICY = {"retries": 2, "backoff_initial_s": 0.01, "backoff_max_s": 0.02}
