@@ -394,13 +394,20 @@ class TlsFiles:
 @contextlib.contextmanager
 def serve(api: FakeKubeApi, tls: TlsFiles | None = None) -> Iterator[str]:
     """Run the fake on 127.0.0.1 in a thread; yield its base URL."""
+    with serve_asgi(api.app(), tls) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_asgi(app: Any, tls: TlsFiles | None = None) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a free port of 127.0.0.1 in a thread."""
     port = free_port()
     options: dict[str, Any] = {}
     if tls is not None:
         options = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
         if tls.client_ca is not None:
             options |= {"ssl_ca_certs": str(tls.client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
-    config = uvicorn.Config(api.app(), host="127.0.0.1", port=port, log_level="warning",
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="off", ws="none", access_log=False, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -408,7 +415,7 @@ def serve(api: FakeKubeApi, tls: TlsFiles | None = None) -> Iterator[str]:
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the fake Kubernetes API did not start")
+            raise RuntimeError("the local test server did not start")
         time.sleep(0.02)
     try:
         yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
