@@ -1,0 +1,3 @@
+"""Session fixtures of the system tests (each starts a real server on first use)."""
+
+from tests.system.fixtures.mlflow import mlflow_auth_server, mlflow_server  # noqa: F401
