@@ -12,9 +12,15 @@ extension (``/v2/repository/index``, ``/v2/repository/models/{name}/load|unload`
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from bot.errors import InputError, IntegrationError, RejectedIntegrationError
+from bot.errors import (
+    InputError,
+    IntegrationError,
+    RejectedIntegrationError,
+    RetryableIntegrationError,
+)
 from integrations.base import CheckResult
 from integrations.http import ServiceClient
 from integrations.serving.config import MLServerConfig
@@ -203,13 +209,26 @@ class MLServerServing:
 
     async def _load(self, model: str) -> None:
         call = f"loading model {model}"
-        try:
-            await self._http.request(
-                "POST", f"/v2/repository/models/{model}/load", call=call, idempotent=False
+        response = await self._http.request(
+            "POST", f"/v2/repository/models/{model}/load", call=call, idempotent=False,
+            ok_statuses=tuple(range(400, 600)),
+        )
+        status = response.status_code
+        if status == 404:
+            raise RejectedIntegrationError(
+                f"{self._http.system}: model {model} is not in the model repository",
+                system=self._http.system, call=call, status=status,
+                hint="add its folder with model-settings.json to MLServer's model repository",
             )
-        except IntegrationError as exc:
-            exc.hint = exc.hint or "check MLServer's log for the model's load error"
-            raise
+        if status >= 400:
+            # MLServer answers a failing load with a plain-text traceback: its last line
+            # names the error.
+            error_class = RetryableIntegrationError if status >= 500 else RejectedIntegrationError
+            raise error_class(
+                f"{self._http.system}: {status} on {call}: {_last_line(response.text)}",
+                system=self._http.system, call=call, status=status,
+                hint="check MLServer's log for the model's load error",
+            )
         ready = await self._http.request(
             "GET", f"/v2/models/{model}/ready", call=f"checking that {model} is ready",
             ok_statuses=(400, 404),
@@ -228,6 +247,17 @@ class MLServerServing:
             "POST", f"/v2/repository/models/{model}/unload", call=f"unloading model {model}",
             idempotent=True, ok_statuses=(404,),
         )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "no error message"
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return lines[-1][:300]
+    return str(body.get("error") if isinstance(body, dict) else body)[:300]
 
 
 def _entry(entry: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_registers_the_five_actions_once(kserve: KServeServing) -> None:
 async def test_health_passes_when_ready(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, "s3://m/v1")
     health = registry_for(prod=kserve).get("serving.health")
-    params = health.parse({"model": MODEL})
+    params = health.params_model.model_validate({"model": MODEL})
     plan = await health.plan(params, CTX)
     result = await health.apply(params, CTX)
     assert plan.current == plan.intended == {"model": MODEL, "healthy": True}
@@ -53,7 +53,7 @@ async def test_health_fails_loudly_when_not_ready(
     kube_api.set_ready(NAMESPACE, MODEL, False, "RevisionFailed",
                        "Revision fraud-detector-predictor-00002 failed: model not found")
     health = registry_for(prod=kserve).get("serving.health")
-    params = health.parse({"model": MODEL})
+    params = health.params_model.model_validate({"model": MODEL})
     plan = await health.plan(params, CTX)
     assert plan.current["healthy"] is False
     with pytest.raises(RetryableIntegrationError) as caught:
@@ -73,14 +73,14 @@ async def test_health_waits_for_a_rollout_up_to_the_timeout(
     timer = threading.Timer(0.4, kube_api.set_ready, (NAMESPACE, MODEL, True))
     timer.start()
     health = registry_for(prod=kserve).get("serving.health")
-    result = await health.apply(health.parse(
+    result = await health.apply(health.params_model.model_validate(
         {"model": MODEL, "timeout_s": 5, "interval_s": 0.1}), CTX)
     timer.join()
     assert result.after["healthy"] is True
 
     kube_api.set_ready(NAMESPACE, MODEL, False, "RevisionMissing")
     with pytest.raises(RetryableIntegrationError, match=r"after waiting 0.3s"):
-        await health.apply(health.parse({"model": MODEL, "timeout_s": 0.3,
+        await health.apply(health.params_model.model_validate({"model": MODEL, "timeout_s": 0.3,
                                          "interval_s": 0.1}), CTX)
 
 
@@ -99,18 +99,18 @@ def test_instance_must_be_named_when_several_are_configured(kserve: KServeServin
     registry = registry_for(prod=kserve, staging=kserve)
     action = registry.get("serving.enable_fallback")
     with pytest.raises(InputError, match="several serving instances"):
-        action.target(action.parse({"model": MODEL}))
+        action.target(action.params_model.model_validate({"model": MODEL}))
     with pytest.raises(InputError, match="unknown serving instance 'qa'"):
-        action.target(action.parse({"model": MODEL, "instance": "qa"}))
-    assert action.target(action.parse({"model": MODEL, "instance": "staging"})) == (
-        "serving:prod-kserve/fraud-detector")
+        action.target(action.params_model.model_validate({"model": MODEL, "instance": "qa"}))
+    staging = action.params_model.model_validate({"model": MODEL, "instance": "staging"})
+    assert action.target(staging) == "serving:prod-kserve/fraud-detector"
 
 
 def test_params_are_validated(kserve: KServeServing) -> None:
     rollback = registry_for(prod=kserve).get("serving.rollback")
     with pytest.raises(ValidationError, match="less than or equal to 100"):
-        rollback.parse({"model": MODEL, "canary_percent": 150})
+        rollback.params_model.model_validate({"model": MODEL, "canary_percent": 150})
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
-        rollback.parse({"model": MODEL, "storage_uri": "s3://x"})
+        rollback.params_model.model_validate({"model": MODEL, "storage_uri": "s3://x"})
     with pytest.raises(ValidationError):
-        rollback.parse({"model": ""})
+        rollback.params_model.model_validate({"model": ""})

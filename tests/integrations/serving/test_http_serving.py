@@ -135,7 +135,7 @@ def registry_for(layer: HttpServing) -> ActionRegistry:
 async def test_fallback_through_an_in_house_router(router: Router, layer: HttpServing) -> None:
     registry = registry_for(layer)
     enable = registry.get("serving.enable_fallback")
-    params = enable.parse({"model": "fraud-detector"})
+    params = enable.params_model.model_validate({"model": "fraud-detector"})
     plan = await enable.plan(params, CTX)
     assert plan.summary == "route of fraud-detector on router: fraud-v2 → fraud-baseline"
     assert router.writes == []
@@ -150,7 +150,7 @@ async def test_fallback_through_an_in_house_router(router: Router, layer: HttpSe
     undo = enable.inverse(params, result.before)
     assert undo is not None
     disable = registry.get(undo.action)
-    restored = await disable.apply(disable.parse(undo.params), CTX)
+    restored = await disable.apply(disable.params_model.model_validate(undo.params), CTX)
     assert restored.after == {"model": "fraud-detector", "mode": "primary",
                               "model_uri": "fraud-v2", "canary_percent": None}
     assert router.routes["fraud-detector"] == "fraud-v2"
@@ -197,7 +197,7 @@ async def test_unknown_model_and_unsupported_operations(layer: HttpServing) -> N
         await layer.plan_fallback("churn", enabled=True)
     rollback = registry_for(layer).get("serving.rollback")
     with pytest.raises(InputError) as caught:
-        await rollback.plan(rollback.parse({"model": "fraud-detector"}), CTX)
+        await rollback.plan(rollback.params_model.model_validate({"model": "fraud-detector"}), CTX)
     assert caught.value.message == "serving instance router (http) does not support rollback"
 
 
@@ -208,7 +208,7 @@ async def test_route_field_missing_from_the_answer(
     config = router_config(router_url, get_route={"url": "/routes/{{ model }}",
                                                   "route_field": "target.variant"})
     layer = build_instance("router", config)
-    with pytest.raises(IntegrationError, match="has no field 'target.variant'"):
+    with pytest.raises(IntegrationError, match=r"has no field 'target\.variant'"):
         await layer.state("fraud-detector")
     await layer.aclose()
 
@@ -265,7 +265,7 @@ async def test_sandbox_blocks_python_internals(
     layer = build_instance("router", router_config(router_url, get_route={
         "url": "/routes/{{ model.__class__.__mro__[1].__subclasses__() }}",
         "route_field": "target.route"}))
-    with pytest.raises(ConfigError, match="unsafe|access to attribute"):
+    with pytest.raises(ConfigError, match=r"unsafe|access to attribute"):
         await layer.state("fraud-detector")
     await layer.aclose()
 

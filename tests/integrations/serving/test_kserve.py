@@ -29,7 +29,7 @@ def actions(layer: KServeServing) -> ActionRegistry:
 
 async def run(registry: ActionRegistry, invocation: Invocation) -> Any:
     action = registry.get(invocation.action)
-    return await action.apply(action.parse(invocation.params), CTX)
+    return await action.apply(action.params_model.model_validate(invocation.params), CTX)
 
 
 def isvc(api: FakeKubeApi) -> dict[str, Any]:
@@ -57,7 +57,7 @@ async def test_enable_fallback_plans_without_writing(
 ) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2)
     action = actions(kserve).get("serving.enable_fallback")
-    plan = await action.plan(action.parse({"model": MODEL}), CTX)
+    plan = await action.plan(action.params_model.model_validate({"model": MODEL}), CTX)
     assert plan.target == "serving:prod-kserve/fraud-detector"
     assert plan.summary == f"fraud-detector: primary {V2} → fallback {BASELINE}"
     assert plan.current["mode"] == "primary"
@@ -73,7 +73,7 @@ async def test_fallback_on_is_idempotent_and_undoes(
     kube_api.add_inference_service(NAMESPACE, MODEL, V2)
     registry = actions(kserve)
     enable = registry.get("serving.enable_fallback")
-    params = enable.parse({"model": MODEL})
+    params = enable.params_model.model_validate({"model": MODEL})
 
     result = await enable.apply(params, CTX)
     assert result.changed
@@ -109,8 +109,8 @@ async def test_fallback_takes_all_traffic_from_a_canary(
     kube_api: FakeKubeApi, kserve: KServeServing
 ) -> None:
     with_canary(kube_api, 30)
-    result = await actions(kserve).get("serving.enable_fallback").apply(
-        actions(kserve).get("serving.enable_fallback").parse({"model": MODEL}), CTX)
+    enable = actions(kserve).get("serving.enable_fallback")
+    result = await enable.apply(enable.params_model.model_validate({"model": MODEL}), CTX)
     assert result.before["canary_percent"] == 30
     assert "canaryTrafficPercent" not in predictor(kube_api)
     assert traffic(kube_api) == [("fraud-detector-predictor-00003", 100)]
@@ -148,7 +148,7 @@ async def test_model_without_configured_fallback_fails_at_plan(
     kube_api.add_inference_service(NAMESPACE, "churn", V1)
     action = actions(kserve).get("serving.enable_fallback")
     with pytest.raises(InputError, match="no fallback is configured for model churn"):
-        await action.plan(action.parse({"model": "churn"}), CTX)
+        await action.plan(action.params_model.model_validate({"model": "churn"}), CTX)
 
 
 async def test_rollback_cancels_the_canary_in_flight(
@@ -159,7 +159,7 @@ async def test_rollback_cancels_the_canary_in_flight(
                                  ("fraud-detector-predictor-00001", 80)]
     registry = actions(kserve)
     rollback = registry.get("serving.rollback")
-    params = rollback.parse({"model": MODEL})
+    params = rollback.params_model.model_validate({"model": MODEL})
     plan = await rollback.plan(params, CTX)
     assert plan.summary == ("canary of fraud-detector: 20% → 0% "
                             "(all traffic to revision fraud-detector-predictor-00001)")
@@ -187,7 +187,7 @@ async def test_rollback_to_the_recorded_previous_uri(
     kube_api.add_inference_service(NAMESPACE, MODEL, V2, annotations={PREVIOUS_URI: V1})
     registry = actions(kserve)
     rollback = registry.get("serving.rollback")
-    params = rollback.parse({"model": MODEL})
+    params = rollback.params_model.model_validate({"model": MODEL})
     result = await rollback.apply(params, CTX)
     assert result.summary == f"storageUri of fraud-detector: {V2} → {V1}"
     assert predictor(kube_api)["model"]["storageUri"] == V1
@@ -332,5 +332,5 @@ async def test_reload_is_not_a_kserve_operation(
 ) -> None:
     action = actions(kserve).get("serving.reload_model")
     with pytest.raises(InputError) as caught:
-        await action.plan(action.parse({"model": MODEL}), CTX)
+        await action.plan(action.params_model.model_validate({"model": MODEL}), CTX)
     assert caught.value.message == "serving instance prod-kserve (kserve) does not support reload"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -152,9 +153,9 @@ async def test_token_file_is_read_again_when_rotated(
     assert caught.value.status == 401
 
 
-def tls_kubeconfig(path: Path, url: str, pki: Pki, user: dict[str, object]) -> Path:
+def tls_kubeconfig(path: Path, url: str, pki: Pki, user: Mapping[str, object]) -> Path:
     ca_data = base64.b64encode(pki.ca.read_bytes()).decode()
-    return write_kubeconfig(path, url, user, cluster={"certificate-authority-data": ca_data})
+    return write_kubeconfig(path, url, dict(user), cluster={"certificate-authority-data": ca_data})
 
 
 async def test_tls_with_cluster_ca_from_kubeconfig(
@@ -247,5 +248,5 @@ def test_unknown_context_lists_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_missing_kubeconfig_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read kubeconfig .*/absent"):
+    with pytest.raises(ConfigError, match=r"cannot read kubeconfig .*/absent"):
         client_for(tmp_path / "absent")
