@@ -84,6 +84,12 @@ class KServeServing:
     # -- reads ------------------------------------------------------------------------------
 
     async def _read(self, model: str) -> spec.IsvcView:
+        if not spec.valid_name(model):
+            raise InputError(
+                f"{model!r} is not a valid InferenceService name",
+                hint="InferenceService names are lowercase letters, digits and '-', "
+                "starting with a letter",
+            )
         obj = await self._kube.get(
             spec.isvc_path(self.namespace, model),
             call=f"reading InferenceService {self.namespace}/{model}",

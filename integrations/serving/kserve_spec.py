@@ -18,6 +18,7 @@ fallback replaced).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +30,14 @@ FRAMEWORKS = (
     "sklearn", "xgboost", "lightgbm", "tensorflow", "pytorch", "triton", "onnx", "pmml",
     "paddle", "huggingface",
 )  # fmt: skip
+
+
+_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def valid_name(name: str) -> bool:
+    """InferenceService names are DNS-1035 labels; this also keeps them out of URL tricks."""
+    return bool(_NAME.match(name))
 
 
 def isvc_path(namespace: str, name: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from bot.errors import (
     InputError,
@@ -115,7 +116,7 @@ class MLServerServing:
         state = await self.state(model)
         served = str(state.details["serving"])
         response = await self._http.request(
-            "GET", f"/v2/models/{served}/ready", call=f"checking that {served} is ready",
+            "GET", _ready_path(served), call=f"checking that {served} is ready",
             ok_statuses=(400, 404),
         )
         healthy = response.status_code == 200
@@ -210,7 +211,7 @@ class MLServerServing:
     async def _load(self, model: str) -> None:
         call = f"loading model {model}"
         response = await self._http.request(
-            "POST", f"/v2/repository/models/{model}/load", call=call, idempotent=False,
+            "POST", _repository_path(model, "load"), call=call, idempotent=False,
             ok_statuses=tuple(range(400, 600)),
         )
         status = response.status_code
@@ -230,7 +231,7 @@ class MLServerServing:
                 hint="check MLServer's log for the model's load error",
             )
         ready = await self._http.request(
-            "GET", f"/v2/models/{model}/ready", call=f"checking that {model} is ready",
+            "GET", _ready_path(model), call=f"checking that {model} is ready",
             ok_statuses=(400, 404),
         )
         if ready.status_code != 200:
@@ -244,9 +245,17 @@ class MLServerServing:
     async def _unload(self, model: str) -> None:
         # 404: not loaded, which is where we want it.
         await self._http.request(
-            "POST", f"/v2/repository/models/{model}/unload", call=f"unloading model {model}",
+            "POST", _repository_path(model, "unload"), call=f"unloading model {model}",
             idempotent=True, ok_statuses=(404,),
         )
+
+
+def _ready_path(model: str) -> str:
+    return f"/v2/models/{quote(model, safe='')}/ready"
+
+
+def _repository_path(model: str, verb: str) -> str:
+    return f"/v2/repository/models/{quote(model, safe='')}/{verb}"
 
 
 def _last_line(text: str) -> str:
