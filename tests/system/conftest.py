@@ -1,3 +1,4 @@
 """Session fixtures of the system tests (each starts a real server on first use)."""
 
 from tests.system.fixtures.mlflow import mlflow_auth_server, mlflow_server  # noqa: F401
+from tests.system.fixtures.mlserver import mlserver, mlserver_mlflow  # noqa: F401
