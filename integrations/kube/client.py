@@ -28,8 +28,7 @@ _HINTS = {
     403: "grant the bot's identity this verb on this resource with a Role and RoleBinding",
     404: "check the resource name and namespace (and that the CRD is installed)",
     409: "the object changed since it was read; read it again and plan again",
-    415: "the API server refused this patch type; custom resources take "
-    "application/merge-patch+json",
+    415: "the API server refused this patch type; custom resources take application/merge-patch+json",
     422: "the API server rejected the object as invalid; check the values sent",
 }
 
@@ -90,9 +89,7 @@ class KubeClient:
         body = await self.get("/version", call="reading the server version")
         return str(body.get("gitVersion", "unknown"))
 
-    async def can_i(
-        self, verb: str, *, group: str, resource: str, namespace: str
-    ) -> tuple[bool, str]:
+    async def can_i(self, verb: str, *, group: str, resource: str, namespace: str) -> tuple[bool, str]:
         """Ask the API server whether our identity may ``verb`` the resource (like
         ``kubectl auth can-i``): (allowed, reason)."""
         review = {
@@ -134,8 +131,7 @@ class KubeClient:
             ) from None
         if not isinstance(body, dict):
             raise IntegrationError(
-                f"{self.system}: answered {call} with a JSON {type(body).__name__}, "
-                "expected an object",
+                f"{self.system}: answered {call} with a JSON {type(body).__name__}, expected an object",
                 system=self.system,
                 call=call,
             )

@@ -168,9 +168,7 @@ def _user_auth(user: dict[str, Any], base: Path, described: str) -> httpx.Auth |
     return None
 
 
-def _load_client_cert(
-    context: ssl.SSLContext, user: dict[str, Any], base: Path, described: str
-) -> None:
+def _load_client_cert(context: ssl.SSLContext, user: dict[str, Any], base: Path, described: str) -> None:
     cert_file = _path(user.get("client-certificate"), base)
     key_file = _path(user.get("client-key"), base)
     cert_data = _b64(user.get("client-certificate-data"), described, "client certificate data")

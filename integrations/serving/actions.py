@@ -102,8 +102,7 @@ class _ServingAction(BaseAction[P]):
 
 
 def _details(change: ServingChange) -> dict[str, Any]:
-    return {"ready_before": change.before.ready, "ready_after": change.after.ready,
-            **change.details}
+    return {"ready_before": change.before.ready, "ready_after": change.after.ready, **change.details}
 
 
 class _FallbackAction(_ServingAction[ServingParams]):
@@ -193,14 +192,16 @@ class ReloadModel(_ServingAction[ServingParams]):
         change = await self.layer(params).plan_reload(params.model)
         plan = self._plan(params, change)
         # A reload changes what is loaded even when the state fields look the same.
-        return Plan(plan.target, plan.current, {**plan.intended, "reloaded": True},
-                    plan.summary, plan.details)
+        return Plan(
+            plan.target, plan.current, {**plan.intended, "reloaded": True}, plan.summary, plan.details
+        )
 
     async def apply(self, params: ServingParams, ctx: ActionContext) -> ActionResult:
         change = await self.layer(params).reload(params.model)
         result = self._result(params, change)
-        return ActionResult(result.target, result.before, {**result.after, "reloaded": True},
-                            result.summary, result.details)
+        return ActionResult(
+            result.target, result.before, {**result.after, "reloaded": True}, result.summary, result.details
+        )
 
 
 class Health(_ServingAction[HealthParams]):

@@ -117,6 +117,4 @@ class HttpServingConfig(_Strict):
     http: HttpPolicy = HttpPolicy()
 
 
-ServingConfig = Annotated[
-    KServeConfig | MLServerConfig | HttpServingConfig, Field(discriminator="kind")
-]
+ServingConfig = Annotated[KServeConfig | MLServerConfig | HttpServingConfig, Field(discriminator="kind")]

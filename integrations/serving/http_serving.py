@@ -60,21 +60,32 @@ class HttpServing:
             return CheckResult(self.name, self.kind, self.url, reachable=False, error=str(exc))
         refused = response.status_code in (401, 403)
         return CheckResult(
-            self.name, self.kind, self.url, reachable=True, authenticated=not refused,
+            self.name,
+            self.kind,
+            self.url,
+            reachable=True,
+            authenticated=not refused,
             error=f"HTTP {response.status_code}: check secret_headers / auth" if refused else None,
         )
 
     # -- calls ------------------------------------------------------------------------------
 
     async def _send(
-        self, template: RequestTemplate, what: str, variables: dict[str, Any],
+        self,
+        template: RequestTemplate,
+        what: str,
+        variables: dict[str, Any],
         ok_statuses: tuple[int, ...] = (),
     ) -> httpx.Response:
         url = render(template.url, f"{what} url", variables)
         body = render(template.body, f"{what} body", variables) if template.body else None
         return await self._http.request(
-            template.method, url, call=f"{what} for model {variables['model']}",
-            headers=template.headers, content=body, ok_statuses=ok_statuses,
+            template.method,
+            url,
+            call=f"{what} for model {variables['model']}",
+            headers=template.headers,
+            content=body,
+            ok_statuses=ok_statuses,
         )
 
     async def _route(self, model: str) -> RouteValue:
@@ -86,19 +97,24 @@ class HttpServing:
         except ValueError:
             raise IntegrationError(
                 f"{self._http.system}: get_route answered with a body that is not JSON",
-                system=self._http.system, call=call, hint="check get_route.url",
+                system=self._http.system,
+                call=call,
+                hint="check get_route.url",
             ) from None
         except KeyError as exc:
             raise IntegrationError(
-                f"{self._http.system}: get_route answer has no field {field!r} "
-                f"(missing {exc.args[0]!r})",
-                system=self._http.system, call=call, hint="check get_route.route_field",
+                f"{self._http.system}: get_route answer has no field {field!r} (missing {exc.args[0]!r})",
+                system=self._http.system,
+                call=call,
+                hint="check get_route.route_field",
             ) from None
         if not isinstance(value, str | bool | int | float):
             raise IntegrationError(
                 f"{self._http.system}: get_route field {field!r} holds a "
                 f"{type(value).__name__}, expected a string, number or boolean",
-                system=self._http.system, call=call, hint="point route_field at a scalar",
+                system=self._http.system,
+                call=call,
+                hint="point route_field at a scalar",
             )
         return value
 
@@ -133,13 +149,21 @@ class HttpServing:
         wanted: RouteValue = routes.fallback if enabled else routes.primary
         current = before.details["route"]
         if _same(current, wanted):
-            return ServingChange(before, before, f"route of {model} on {self.name} already "
-                                 f"{_text(wanted)}; nothing to do")
+            return ServingChange(
+                before, before, f"route of {model} on {self.name} already {_text(wanted)}; nothing to do"
+            )
         if not enabled and before.mode == "primary":
-            return ServingChange(before, before, f"{model} on {self.name} is not on its fallback "
-                                 f"route (route {_text(current)}); nothing to do")
-        return ServingChange(before, self._state(model, wanted),
-                             f"route of {model} on {self.name}: {_text(current)} → {_text(wanted)}")
+            return ServingChange(
+                before,
+                before,
+                f"{model} on {self.name} is not on its fallback "
+                f"route (route {_text(current)}); nothing to do",
+            )
+        return ServingChange(
+            before,
+            self._state(model, wanted),
+            f"route of {model} on {self.name}: {_text(current)} → {_text(wanted)}",
+        )
 
     async def set_fallback(self, model: str, *, enabled: bool) -> ServingChange:
         plan = await self.plan_fallback(model, enabled=enabled)
@@ -152,7 +176,8 @@ class HttpServing:
             raise IntegrationError(
                 f"{self._http.system}: set_route for model {model} succeeded but get_route "
                 f"still answers {_text(now)} (wanted {_text(wanted)})",
-                system=self._http.system, call=f"set_route for model {model}",
+                system=self._http.system,
+                call=f"set_route for model {model}",
                 hint="check the set_route template (URL, body) against the router's API",
             )
         return ServingChange(plan.before, self._state(model, now), plan.summary)
@@ -163,8 +188,7 @@ class HttpServing:
         check = self.config.health
         if check is None:
             raise unsupported(self, "health")
-        response = await self._send(check, "health", {"model": model},
-                                    ok_statuses=tuple(range(400, 600)))
+        response = await self._send(check, "health", {"model": model}, ok_statuses=tuple(range(400, 600)))
         problems = []
         if response.status_code not in check.healthy_statuses:
             problems.append(f"HTTP {response.status_code}")
@@ -214,4 +238,3 @@ def _same(a: Any, b: Any) -> bool:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
-

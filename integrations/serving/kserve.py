@@ -63,23 +63,29 @@ class KServeServing:
             missing = []
             for verb in ("get", "patch"):
                 allowed, _ = await self._kube.can_i(
-                    verb, group="serving.kserve.io", resource="inferenceservices",
+                    verb,
+                    group="serving.kserve.io",
+                    resource="inferenceservices",
                     namespace=self.namespace,
                 )
                 if not allowed:
                     missing.append(verb)
         except RejectedIntegrationError as exc:
             authenticated = False if exc.status == 401 else None
-            return CheckResult(self.name, self.kind, self.url, reachable=True,
-                               authenticated=authenticated, error=str(exc))
+            return CheckResult(
+                self.name, self.kind, self.url, reachable=True, authenticated=authenticated, error=str(exc)
+            )
         except Exception as exc:  # any failure is a check result, not a crash
             return CheckResult(self.name, self.kind, self.url, reachable=False, error=str(exc))
         error = None
         if missing:
-            error = (f"not allowed to {' and '.join(missing)} inferenceservices.serving.kserve.io "
-                     f"in namespace {self.namespace}: grant them with a Role and RoleBinding")
-        return CheckResult(self.name, self.kind, self.url, reachable=True, authenticated=True,
-                           version=version, error=error)
+            error = (
+                f"not allowed to {' and '.join(missing)} inferenceservices.serving.kserve.io "
+                f"in namespace {self.namespace}: grant them with a Role and RoleBinding"
+            )
+        return CheckResult(
+            self.name, self.kind, self.url, reachable=True, authenticated=True, version=version, error=error
+        )
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -87,8 +93,7 @@ class KServeServing:
         if not spec.valid_name(model):
             raise InputError(
                 f"{model!r} is not a valid InferenceService name",
-                hint="InferenceService names are lowercase letters, digits and '-', "
-                "starting with a letter",
+                hint="InferenceService names are lowercase letters, digits and '-', starting with a letter",
             )
         obj = await self._kube.get(
             spec.isvc_path(self.namespace, model),
@@ -113,8 +118,11 @@ class KServeServing:
 
     async def health(self, model: str) -> ServingHealth:
         isvc = await self._read(model)
-        rolling = (isvc.generation is not None and isvc.observed_generation is not None
-                   and isvc.observed_generation < isvc.generation)
+        rolling = (
+            isvc.generation is not None
+            and isvc.observed_generation is not None
+            and isvc.observed_generation < isvc.generation
+        )
         healthy = bool(isvc.ready) and not rolling
         if isvc.ready is None:
             why = "no Ready condition yet"
@@ -138,8 +146,7 @@ class KServeServing:
         fallback = self.config.fallbacks.get(isvc.name)
         if fallback is None:
             raise InputError(
-                f"no fallback is configured for model {isvc.name} on serving instance "
-                f"{self.name}",
+                f"no fallback is configured for model {isvc.name} on serving instance {self.name}",
                 hint=f"add fallbacks: {{{isvc.name}: {{model_uri: ...}}}} under "
                 f"integrations.serving.{self.name}",
             )
@@ -153,8 +160,10 @@ class KServeServing:
         in_fallback = isvc.storage_uri == fallback.model_uri
         if enabled:
             if in_fallback:
-                return _Decision(spec.Target(), f"{isvc.name} already serves the fallback "
-                                 f"{fallback.model_uri}; nothing to do")
+                return _Decision(
+                    spec.Target(),
+                    f"{isvc.name} already serves the fallback {fallback.model_uri}; nothing to do",
+                )
             target = spec.Target(
                 storage_uri=fallback.model_uri,
                 model_format=fallback.model_format,
@@ -164,11 +173,13 @@ class KServeServing:
                     spec.FALLBACK_FROM: spec.fallback_from_annotation(isvc, fallback.model_format),
                 },
             )
-            return _Decision(target, f"{isvc.name}: primary {isvc.storage_uri} → fallback "
-                             f"{fallback.model_uri}")
+            return _Decision(
+                target, f"{isvc.name}: primary {isvc.storage_uri} → fallback {fallback.model_uri}"
+            )
         if not in_fallback:
-            return _Decision(spec.Target(), f"{isvc.name} serves its primary model "
-                             f"{isvc.storage_uri}; nothing to do")
+            return _Decision(
+                spec.Target(), f"{isvc.name} serves its primary model {isvc.storage_uri}; nothing to do"
+            )
         primary = isvc.fallback_from
         if primary is None:
             raise InputError(
@@ -181,12 +192,12 @@ class KServeServing:
             model_format=primary.get("modelFormat"),
             annotations={spec.PREVIOUS_URI: isvc.storage_uri, spec.FALLBACK_FROM: None},
         )
-        return _Decision(target, f"{isvc.name}: fallback {isvc.storage_uri} → primary "
-                         f"{primary['storageUri']}")
+        return _Decision(
+            target, f"{isvc.name}: fallback {isvc.storage_uri} → primary {primary['storageUri']}"
+        )
 
     async def plan_fallback(self, model: str, *, enabled: bool) -> ServingChange:
-        return self._preview(await self._read(model),
-                             lambda isvc: self._fallback_decision(isvc, enabled))
+        return self._preview(await self._read(model), lambda isvc: self._fallback_decision(isvc, enabled))
 
     async def set_fallback(self, model: str, *, enabled: bool) -> ServingChange:
         return await self._apply(model, lambda isvc: self._fallback_decision(isvc, enabled))
@@ -213,39 +224,45 @@ class KServeServing:
             )
         if canary_percent is not None:
             if isvc.canary_percent == canary_percent:
-                return _Decision(spec.Target(), f"canary of {isvc.name} already at "
-                                 f"{canary_percent}%; nothing to do")
-            return _Decision(spec.Target(canary_percent=canary_percent),
-                             f"canary of {isvc.name}: {_pct(isvc.canary_percent)} → "
-                             f"{canary_percent}%")
+                return _Decision(
+                    spec.Target(), f"canary of {isvc.name} already at {canary_percent}%; nothing to do"
+                )
+            return _Decision(
+                spec.Target(canary_percent=canary_percent),
+                f"canary of {isvc.name}: {_pct(isvc.canary_percent)} → {canary_percent}%",
+            )
         if isvc.canary_in_flight:
             revision = isvc.rolled_back_revision()
             where = f"revision {revision}" if revision else "the last rolled-out revision"
-            return _Decision(spec.Target(canary_percent=0),
-                             f"canary of {isvc.name}: {isvc.canary_percent}% → 0% "
-                             f"(all traffic to {where})")
+            return _Decision(
+                spec.Target(canary_percent=0),
+                f"canary of {isvc.name}: {isvc.canary_percent}% → 0% (all traffic to {where})",
+            )
         if isvc.serverless and isvc.canary_percent == 0:
-            return _Decision(spec.Target(), f"canary of {isvc.name} already at 0% (traffic "
-                             "on the last rolled-out revision); nothing to do")
+            return _Decision(
+                spec.Target(),
+                f"canary of {isvc.name} already at 0% (traffic "
+                "on the last rolled-out revision); nothing to do",
+            )
         previous = isvc.annotations.get(spec.PREVIOUS_URI)
         if not previous:
             raise InputError(
                 f"no previous model URI is recorded for {isvc.name} (annotation "
                 f"{spec.PREVIOUS_URI}) and no canary is in flight",
-                hint="name the model to serve with to_uri, or have the deploy pipeline set "
-                "the annotation",
+                hint="name the model to serve with to_uri, or have the deploy pipeline set the annotation",
             )
         if previous == isvc.storage_uri:
-            return _Decision(spec.Target(), f"{isvc.name} already serves the previous model "
-                             f"{previous}; nothing to do")
+            return _Decision(
+                spec.Target(), f"{isvc.name} already serves the previous model {previous}; nothing to do"
+            )
         # The annotation is left as is: it now names what is served, so applying again
         # changes nothing instead of flipping back.
-        return _Decision(spec.Target(storage_uri=previous, remove_canary=True),
-                         f"storageUri of {isvc.name}: {isvc.storage_uri} → {previous}")
+        return _Decision(
+            spec.Target(storage_uri=previous, remove_canary=True),
+            f"storageUri of {isvc.name}: {isvc.storage_uri} → {previous}",
+        )
 
-    def _explicit_uri(
-        self, isvc: spec.IsvcView, to_uri: str, canary_percent: int | None
-    ) -> _Decision:
+    def _explicit_uri(self, isvc: spec.IsvcView, to_uri: str, canary_percent: int | None) -> _Decision:
         annotations: dict[str, str | None] = {}
         if isvc.storage_uri != to_uri:
             annotations[spec.PREVIOUS_URI] = isvc.storage_uri
@@ -258,24 +275,27 @@ class KServeServing:
             annotations=annotations,
         )
         if target.reached_by(isvc):
-            return _Decision(target, f"{isvc.name} already serves {to_uri}"
-                             f"{_canary_note(canary_percent)}; nothing to do")
-        return _Decision(target, f"{isvc.name}: {isvc.storage_uri}"
-                         f"{_canary_note(isvc.canary_percent)} → {to_uri}"
-                         f"{_canary_note(canary_percent)}")
+            return _Decision(
+                target, f"{isvc.name} already serves {to_uri}{_canary_note(canary_percent)}; nothing to do"
+            )
+        return _Decision(
+            target,
+            f"{isvc.name}: {isvc.storage_uri}"
+            f"{_canary_note(isvc.canary_percent)} → {to_uri}"
+            f"{_canary_note(canary_percent)}",
+        )
 
     async def plan_rollback(
         self, model: str, *, to_uri: str | None = None, canary_percent: int | None = None
     ) -> ServingChange:
-        return self._preview(await self._read(model),
-                             lambda isvc: self._rollback_decision(isvc, to_uri, canary_percent))
+        return self._preview(
+            await self._read(model), lambda isvc: self._rollback_decision(isvc, to_uri, canary_percent)
+        )
 
     async def rollback(
         self, model: str, *, to_uri: str | None = None, canary_percent: int | None = None
     ) -> ServingChange:
-        return await self._apply(
-            model, lambda isvc: self._rollback_decision(isvc, to_uri, canary_percent)
-        )
+        return await self._apply(model, lambda isvc: self._rollback_decision(isvc, to_uri, canary_percent))
 
     # -- reload: KServe rolls out on spec changes by itself ---------------------------------
 
@@ -287,9 +307,7 @@ class KServeServing:
 
     # -- plan and apply ---------------------------------------------------------------------
 
-    def _preview(
-        self, isvc: spec.IsvcView, decide: Callable[[spec.IsvcView], _Decision]
-    ) -> ServingChange:
+    def _preview(self, isvc: spec.IsvcView, decide: Callable[[spec.IsvcView], _Decision]) -> ServingChange:
         decision = decide(isvc)
         return ServingChange(
             before=self._state(isvc),
@@ -298,9 +316,7 @@ class KServeServing:
             details={"patch": decision.target.merge_patch(isvc), **isvc.public_details()},
         )
 
-    async def _apply(
-        self, model: str, decide: Callable[[spec.IsvcView], _Decision]
-    ) -> ServingChange:
+    async def _apply(self, model: str, decide: Callable[[spec.IsvcView], _Decision]) -> ServingChange:
         first = await self._read(model)
         decision = decide(first)
         before = self._state(first)
@@ -330,28 +346,31 @@ class KServeServing:
             raise RejectedIntegrationError(
                 f"{self._kube.system}: InferenceService {self.namespace}/{model} kept changing; "
                 f"{CONFLICT_RETRIES} conflicts in a row on {call}",
-                system=self._kube.system, call=call, status=409,
+                system=self._kube.system,
+                call=call,
+                status=409,
                 hint="something writes it continuously; check its controllers and retry",
             )
         after = self._state(current)
         return ServingChange(before, after, decision.summary, current.public_details())
 
-    def _stale(
-        self, first: spec.IsvcView, now: spec.IsvcView, call: str
-    ) -> RejectedIntegrationError:
+    def _stale(self, first: spec.IsvcView, now: spec.IsvcView, call: str) -> RejectedIntegrationError:
         moved = [
             f"{label} {a!r} → {b!r}"
             for label, a, b in zip(
-                ("storageUri", "modelFormat", "canaryTrafficPercent", spec.PREVIOUS_URI,
-                 spec.FALLBACK_FROM),
-                first.guard(), now.guard(), strict=True,
+                ("storageUri", "modelFormat", "canaryTrafficPercent", spec.PREVIOUS_URI, spec.FALLBACK_FROM),
+                first.guard(),
+                now.guard(),
+                strict=True,
             )
             if a != b
         ]
         return RejectedIntegrationError(
             f"{self._kube.system}: InferenceService {self.namespace}/{first.name} changed while "
             f"the bot was {call}: {'; '.join(moved)}; the bot changed nothing",
-            system=self._kube.system, call=call, status=409,
+            system=self._kube.system,
+            call=call,
+            status=409,
             hint="someone else changed the model meanwhile; plan again and re-approve",
         )
 

@@ -220,9 +220,7 @@ class Target:
         elif self.remove_canary and isvc.canary_percent is not None:
             predictor["canaryTrafficPercent"] = None
         metadata: dict[str, Any] = {"resourceVersion": isvc.resource_version}
-        annotations = {
-            k: v for k, v in self.annotations.items() if isvc.annotations.get(k) != v
-        }
+        annotations = {k: v for k, v in self.annotations.items() if isvc.annotations.get(k) != v}
         if annotations:
             metadata["annotations"] = annotations
         patch: dict[str, Any] = {"metadata": metadata}

@@ -57,21 +57,26 @@ class MLServerServing:
             await self._index()
         except RejectedIntegrationError as exc:
             authenticated = False if exc.status in (401, 403) else None
-            return CheckResult(self.name, self.kind, self.url, reachable=True,
-                               authenticated=authenticated, error=str(exc))
+            return CheckResult(
+                self.name, self.kind, self.url, reachable=True, authenticated=authenticated, error=str(exc)
+            )
         except Exception as exc:  # any failure is a check result, not a crash
             return CheckResult(self.name, self.kind, self.url, reachable=False, error=str(exc))
         version = f"{body.get('name', 'mlserver')} {body.get('version', '')}".strip()
-        return CheckResult(self.name, self.kind, self.url, reachable=True, authenticated=True,
-                           version=version)
+        return CheckResult(
+            self.name, self.kind, self.url, reachable=True, authenticated=True, version=version
+        )
 
     # -- reads ------------------------------------------------------------------------------
 
     async def _index(self) -> dict[str, dict[str, Any]]:
         """Model name → its repository entry (state READY/UNAVAILABLE/..., version, reason)."""
         response = await self._http.request(
-            "POST", "/v2/repository/index", call="listing the model repository",
-            idempotent=True, json={},
+            "POST",
+            "/v2/repository/index",
+            call="listing the model repository",
+            idempotent=True,
+            json={},
         )
         entries: dict[str, dict[str, Any]] = {}
         for entry in response.json():
@@ -92,7 +97,9 @@ class MLServerServing:
         if model not in index:
             raise RejectedIntegrationError(
                 f"{self._http.system}: model {model} is not in the model repository",
-                system=self._http.system, call=f"reading the state of {model}", status=404,
+                system=self._http.system,
+                call=f"reading the state of {model}",
+                status=404,
                 hint=f"models in the repository: {', '.join(sorted(index)) or 'none'}",
             )
         fallback = self._fallback_model(model)
@@ -116,7 +123,9 @@ class MLServerServing:
         state = await self.state(model)
         served = str(state.details["serving"])
         response = await self._http.request(
-            "GET", _ready_path(served), call=f"checking that {served} is ready",
+            "GET",
+            _ready_path(served),
+            call=f"checking that {served} is ready",
             ok_statuses=(400, 404),
         )
         healthy = response.status_code == 200
@@ -148,18 +157,29 @@ class MLServerServing:
         if fallback not in index:
             raise RejectedIntegrationError(
                 f"{self._http.system}: fallback model {fallback} is not in the model repository",
-                system=self._http.system, call=f"planning the fallback of {model}", status=404,
+                system=self._http.system,
+                call=f"planning the fallback of {model}",
+                status=404,
                 hint="add its folder with model-settings.json to MLServer's model repository",
             )
         wanted: Mode = "fallback" if enabled else "primary"
         if before.mode == wanted:
-            return ServingChange(before, before, f"{model} on {self.name} already serves its "
-                                 f"{wanted} model; nothing to do", before.details)
-        after = ServingState(model=model, mode=wanted, ready=True,
-                             details={**before.details, "serving": fallback if enabled else model})
+            return ServingChange(
+                before,
+                before,
+                f"{model} on {self.name} already serves its {wanted} model; nothing to do",
+                before.details,
+            )
+        after = ServingState(
+            model=model,
+            mode=wanted,
+            ready=True,
+            details={**before.details, "serving": fallback if enabled else model},
+        )
         load, unload = (fallback, model) if enabled else (model, fallback)
         return ServingChange(
-            before, after,
+            before,
+            after,
             f"{model} on {self.name}: {before.mode} → {wanted} (load {load}, then unload {unload})",
             before.details,
         )
@@ -182,7 +202,8 @@ class MLServerServing:
         before = await self.state(model)
         primary = before.details["primary"]
         return ServingChange(
-            before, before,
+            before,
+            before,
             f"reload {model} on {self.name} (now {primary['state']}); its URI is resolved "
             "again, e.g. an MLflow alias",
             before.details,
@@ -211,14 +232,19 @@ class MLServerServing:
     async def _load(self, model: str) -> None:
         call = f"loading model {model}"
         response = await self._http.request(
-            "POST", _repository_path(model, "load"), call=call, idempotent=False,
+            "POST",
+            _repository_path(model, "load"),
+            call=call,
+            idempotent=False,
             ok_statuses=tuple(range(400, 600)),
         )
         status = response.status_code
         if status == 404:
             raise RejectedIntegrationError(
                 f"{self._http.system}: model {model} is not in the model repository",
-                system=self._http.system, call=call, status=status,
+                system=self._http.system,
+                call=call,
+                status=status,
                 hint="add its folder with model-settings.json to MLServer's model repository",
             )
         if status >= 400:
@@ -227,26 +253,34 @@ class MLServerServing:
             error_class = RetryableIntegrationError if status >= 500 else RejectedIntegrationError
             raise error_class(
                 f"{self._http.system}: {status} on {call}: {_last_line(response.text)}",
-                system=self._http.system, call=call, status=status,
+                system=self._http.system,
+                call=call,
+                status=status,
                 hint="check MLServer's log for the model's load error",
             )
         ready = await self._http.request(
-            "GET", _ready_path(model), call=f"checking that {model} is ready",
+            "GET",
+            _ready_path(model),
+            call=f"checking that {model} is ready",
             ok_statuses=(400, 404),
         )
         if ready.status_code != 200:
             raise IntegrationError(
-                f"{self._http.system}: model {model} loaded but is not ready "
-                f"(HTTP {ready.status_code})",
-                system=self._http.system, call=call, status=ready.status_code,
+                f"{self._http.system}: model {model} loaded but is not ready (HTTP {ready.status_code})",
+                system=self._http.system,
+                call=call,
+                status=ready.status_code,
                 hint="check MLServer's log for the model's load error",
             )
 
     async def _unload(self, model: str) -> None:
         # 404: not loaded, which is where we want it.
         await self._http.request(
-            "POST", _repository_path(model, "unload"), call=f"unloading model {model}",
-            idempotent=True, ok_statuses=(404,),
+            "POST",
+            _repository_path(model, "unload"),
+            call=f"unloading model {model}",
+            idempotent=True,
+            ok_statuses=(404,),
         )
 
 

@@ -19,10 +19,8 @@ Mode = Literal["primary", "fallback"]
 Capability = Literal["fallback", "rollback", "reload", "health"]
 
 _ALTERNATIVES: dict[str, str] = {
-    "rollback": "roll back the registry alias instead and reload the model, or switch to the "
-    "fallback",
-    "reload": "this serving layer picks up changes by itself; use serving.rollback or the "
-    "fallback",
+    "rollback": "roll back the registry alias instead and reload the model, or switch to the fallback",
+    "reload": "this serving layer picks up changes by itself; use serving.rollback or the fallback",
     "fallback": "configure a fallback for the model on a serving instance that supports it",
     "health": "use a metrics check for verification instead",
 }

@@ -52,9 +52,15 @@ DEFAULT_USER = "system:serviceaccount:ml:incident-bot"
 
 
 def status_body(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                            "status": "Failure", "message": message, "reason": reason,
-                            "code": code}
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if details:
         body["details"] = details
     return body
@@ -105,15 +111,21 @@ class FakeKubeApi:
     # -- test-side helpers -------------------------------------------------------------------
 
     def add_inference_service(
-        self, namespace: str, name: str, storage_uri: str, *, model_format: str = "sklearn",
-        canary: int | None = None, annotations: dict[str, str] | None = None,
-        deployment_mode: str | None = None, framework: str | None = None,
+        self,
+        namespace: str,
+        name: str,
+        storage_uri: str,
+        *,
+        model_format: str = "sklearn",
+        canary: int | None = None,
+        annotations: dict[str, str] | None = None,
+        deployment_mode: str | None = None,
+        framework: str | None = None,
     ) -> dict[str, Any]:
         """Create an InferenceService as `kubectl apply` would, already reconciled."""
         impl = {"storageUri": storage_uri}
         predictor: dict[str, Any] = (
-            {framework: impl} if framework else {"model": {"modelFormat": {"name": model_format},
-                                                            **impl}}
+            {framework: impl} if framework else {"model": {"modelFormat": {"name": model_format}, **impl}}
         )
         if canary is not None:
             predictor["canaryTrafficPercent"] = canary
@@ -121,10 +133,16 @@ class FakeKubeApi:
         if deployment_mode:
             notes["serving.kserve.io/deploymentMode"] = deployment_mode
         obj: dict[str, Any] = {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
-            "metadata": {"name": name, "namespace": namespace, "annotations": notes,
-                         "generation": 1, "uid": f"uid-{namespace}-{name}",
-                         "creationTimestamp": _now()},
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "annotations": notes,
+                "generation": 1,
+                "uid": f"uid-{namespace}-{name}",
+                "creationTimestamp": _now(),
+            },
             "spec": {"predictor": predictor},
         }
         with self._lock:
@@ -142,8 +160,7 @@ class FakeKubeApi:
         with self._lock:
             self._patch_main(self.objects[(namespace, name)], patch)
 
-    def set_ready(self, namespace: str, name: str, ready: bool, reason: str = "",
-                  message: str = "") -> None:
+    def set_ready(self, namespace: str, name: str, ready: bool, reason: str = "", message: str = "") -> None:
         """The controller reports readiness (a status-only write)."""
         with self._lock:
             obj = self.objects[(namespace, name)]
@@ -160,17 +177,21 @@ class FakeKubeApi:
     # -- HTTP --------------------------------------------------------------------------------
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/version", self._version, methods=["GET"]),
-            Route("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self._review,
-                  methods=["POST"]),
-            Route(ISVC, self._isvc, methods=["GET", "PATCH"]),
-            Route(ISVC + "/status", self._isvc_status, methods=["GET", "PATCH"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/version", self._version, methods=["GET"]),
+                Route(
+                    "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self._review, methods=["POST"]
+                ),
+                Route(ISVC, self._isvc, methods=["GET", "PATCH"]),
+                Route(ISVC + "/status", self._isvc_status, methods=["GET", "PATCH"]),
+            ]
+        )
 
     async def _version(self, request: Request) -> JSONResponse:
-        return JSONResponse({"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake",
-                             "platform": "linux/amd64"})
+        return JSONResponse(
+            {"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake", "platform": "linux/amd64"}
+        )
 
     async def _review(self, request: Request) -> JSONResponse:
         try:
@@ -179,8 +200,9 @@ class FakeKubeApi:
             return JSONResponse(exc.body, status_code=exc.code)
         review = await request.json()
         attrs = review.get("spec", {}).get("resourceAttributes", {})
-        allowed = (attrs.get("group") == GROUP and attrs.get("resource") == PLURAL
-                   and attrs.get("verb") in verbs)
+        allowed = (
+            attrs.get("group") == GROUP and attrs.get("resource") == PLURAL and attrs.get("verb") in verbs
+        )
         review["status"] = {"allowed": allowed}
         if allowed:
             review["status"]["reason"] = 'RBAC: allowed by RoleBinding "incident-bot"'
@@ -196,16 +218,20 @@ class FakeKubeApi:
         ns, name = request.path_params["ns"], request.path_params["name"]
         content_type = request.headers.get("content-type")
         body = await request.body()
-        self.requests.append(Recorded(request.method, request.url.path, content_type,
-                                      _json_or_none(body)))
+        self.requests.append(Recorded(request.method, request.url.path, content_type, _json_or_none(body)))
         try:
             verb = "get" if request.method == "GET" else "patch"
             if verb not in self._verbs(request):
-                raise ApiError(403, "Forbidden",
-                               f'{PLURAL}.{GROUP} "{name}" is forbidden: User "{DEFAULT_USER}" '
-                               f'cannot {verb} resource "{PLURAL}" in API group "{GROUP}" in '
-                               f'the namespace "{ns}"',
-                               name=name, group=GROUP, kind=PLURAL)
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f'{PLURAL}.{GROUP} "{name}" is forbidden: User "{DEFAULT_USER}" '
+                    f'cannot {verb} resource "{PLURAL}" in API group "{GROUP}" in '
+                    f'the namespace "{ns}"',
+                    name=name,
+                    group=GROUP,
+                    kind=PLURAL,
+                )
             with self._lock:
                 if request.method == "GET":
                     return JSONResponse(copy.deepcopy(self._find(ns, name)))
@@ -225,30 +251,40 @@ class FakeKubeApi:
     def _find(self, ns: str, name: str) -> dict[str, Any]:
         obj = self.objects.get((ns, name))
         if obj is None:
-            raise ApiError(404, "NotFound", f'{PLURAL}.{GROUP} "{name}" not found',
-                           name=name, group=GROUP, kind=PLURAL)
+            raise ApiError(
+                404, "NotFound", f'{PLURAL}.{GROUP} "{name}" not found', name=name, group=GROUP, kind=PLURAL
+            )
         return obj
 
-    def _patch(self, ns: str, name: str, content_type: str | None, body: bytes,
-               subresource: bool) -> dict[str, Any]:
+    def _patch(
+        self, ns: str, name: str, content_type: str | None, body: bytes, subresource: bool
+    ) -> dict[str, Any]:
         if (content_type or "").split(";")[0].strip() != MERGE_PATCH:
-            raise ApiError(415, "UnsupportedMediaType",
-                           "the body of the request was in an unknown format - accepted media "
-                           "types include: application/json-patch+json, "
-                           "application/merge-patch+json, application/apply-patch+yaml")
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media "
+                "types include: application/json-patch+json, "
+                "application/merge-patch+json, application/apply-patch+yaml",
+            )
         patch = _json_or_none(body)
         if not isinstance(patch, dict):
-            raise ApiError(400, "BadRequest", "error decoding patch: the patch is not a JSON "
-                           "object")
+            raise ApiError(400, "BadRequest", "error decoding patch: the patch is not a JSON object")
         while self._hooks:
             self._hooks.pop(0)(self)
         obj = self._find(ns, name)
         wanted_rv = (patch.get("metadata") or {}).get("resourceVersion")
         if wanted_rv is not None and wanted_rv != obj["metadata"]["resourceVersion"]:
-            raise ApiError(409, "Conflict",
-                           f'Operation cannot be fulfilled on {PLURAL}.{GROUP} "{name}": the '
-                           "object has been modified; please apply your changes to the latest "
-                           "version and try again", name=name, group=GROUP, kind=PLURAL)
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {PLURAL}.{GROUP} "{name}": the '
+                "object has been modified; please apply your changes to the latest "
+                "version and try again",
+                name=name,
+                group=GROUP,
+                kind=PLURAL,
+            )
         if subresource:
             updated = merge_patch(obj.get("status") or {}, patch.get("status") or {})
             if updated != obj.get("status"):
@@ -260,8 +296,9 @@ class FakeKubeApi:
 
     def _patch_main(self, obj: dict[str, Any], patch: dict[str, Any]) -> None:
         patch = {k: v for k, v in patch.items() if k != "status"}  # status is a subresource
-        meta_patch = {k: v for k, v in (patch.get("metadata") or {}).items()
-                      if k in ("labels", "annotations")}
+        meta_patch = {
+            k: v for k, v in (patch.get("metadata") or {}).items() if k in ("labels", "annotations")
+        }
         patch["metadata"] = meta_patch
         updated = merge_patch({k: v for k, v in obj.items() if k != "status"}, patch)
         _validate(updated)
@@ -294,8 +331,9 @@ class FakeKubeApi:
         predictor = obj["spec"]["predictor"]
         component = status.setdefault("components", {}).setdefault("predictor", {})
         model_part = {k: v for k, v in predictor.items() if k != "canaryTrafficPercent"}
-        old_model = {k: v for k, v in ((old_spec or {}).get("predictor") or {}).items()
-                     if k != "canaryTrafficPercent"}
+        old_model = {
+            k: v for k, v in ((old_spec or {}).get("predictor") or {}).items() if k != "canaryTrafficPercent"
+        }
         if old_spec is None or model_part != old_model:
             number = int(component.get("latestCreatedRevision", "-0").rsplit("-", 1)[1]) + 1
             revision = f"{obj['metadata']['name']}-predictor-{number:05d}"
@@ -307,14 +345,13 @@ class FakeKubeApi:
             if rolled is not None and rolled != latest:
                 component["previousRolledoutRevision"] = rolled
             component["latestRolledoutRevision"] = latest
-            component["traffic"] = [{"revisionName": latest, "percent": 100,
-                                     "latestRevision": True, "tag": "latest"}]
+            component["traffic"] = [
+                {"revisionName": latest, "percent": 100, "latestRevision": True, "tag": "latest"}
+            ]
         else:
             component["traffic"] = [
-                {"revisionName": latest, "percent": canary, "latestRevision": True,
-                 "tag": "latest"},
-                {"revisionName": rolled, "percent": 100 - canary, "latestRevision": False,
-                 "tag": "prev"},
+                {"revisionName": latest, "percent": canary, "latestRevision": True, "tag": "latest"},
+                {"revisionName": rolled, "percent": 100 - canary, "latestRevision": False, "tag": "prev"},
             ]
 
     def _next_rv(self) -> str:
@@ -328,33 +365,49 @@ def _validate(obj: dict[str, Any]) -> None:
     causes = []
     for key, value in (obj["metadata"].get("annotations") or {}).items():
         if not isinstance(value, str):
-            raise ApiError(400, "BadRequest", "json: cannot unmarshal "
-                           f"{type(value).__name__} into Go struct field ObjectMeta.metadata."
-                           f"annotations of type string (annotation {key})")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "json: cannot unmarshal "
+                f"{type(value).__name__} into Go struct field ObjectMeta.metadata."
+                f"annotations of type string (annotation {key})",
+            )
     predictor = (obj.get("spec") or {}).get("predictor")
     if not isinstance(predictor, dict):
         causes.append(("spec.predictor", "Required value", "FieldValueRequired"))
         predictor = {}
     canary = predictor.get("canaryTrafficPercent")
     if canary is not None and (not isinstance(canary, int) or isinstance(canary, bool)):
-        causes.append(("spec.predictor.canaryTrafficPercent",
-                       f'Invalid value: "{type(canary).__name__}": '
-                       "spec.predictor.canaryTrafficPercent in body must be of type integer",
-                       "FieldValueTypeInvalid"))
+        causes.append(
+            (
+                "spec.predictor.canaryTrafficPercent",
+                f'Invalid value: "{type(canary).__name__}": '
+                "spec.predictor.canaryTrafficPercent in body must be of type integer",
+                "FieldValueTypeInvalid",
+            )
+        )
     model = predictor.get("model")
     if model is not None:
         if not isinstance((model.get("modelFormat") or {}).get("name"), str):
-            causes.append(("spec.predictor.model.modelFormat.name", "Required value",
-                           "FieldValueRequired"))
+            causes.append(("spec.predictor.model.modelFormat.name", "Required value", "FieldValueRequired"))
         if "storageUri" in model and not isinstance(model["storageUri"], str):
-            causes.append(("spec.predictor.model.storageUri",
-                           "spec.predictor.model.storageUri in body must be of type string",
-                           "FieldValueTypeInvalid"))
+            causes.append(
+                (
+                    "spec.predictor.model.storageUri",
+                    "spec.predictor.model.storageUri in body must be of type string",
+                    "FieldValueTypeInvalid",
+                )
+            )
     if causes:
-        raise ApiError(422, "Invalid", f'{KIND}.{GROUP} "{name}" is invalid: '
-                       + ", ".join(f"{f}: {m}" for f, m, _ in causes),
-                       name=name, group=GROUP, kind=KIND,
-                       causes=[{"reason": r, "message": m, "field": f} for f, m, r in causes])
+        raise ApiError(
+            422,
+            "Invalid",
+            f'{KIND}.{GROUP} "{name}" is invalid: ' + ", ".join(f"{f}: {m}" for f, m, _ in causes),
+            name=name,
+            group=GROUP,
+            kind=KIND,
+            causes=[{"reason": r, "message": m, "field": f} for f, m, r in causes],
+        )
 
 
 def _set_conditions(obj: dict[str, Any], ready: bool, reason: str, message: str) -> None:
@@ -362,8 +415,7 @@ def _set_conditions(obj: dict[str, Any], ready: bool, reason: str, message: str)
     value = "True" if ready else "False"
     conditions = []
     for kind in ("IngressReady", "PredictorReady", "Ready"):
-        condition: dict[str, Any] = {"type": kind, "status": value,
-                                     "lastTransitionTime": _now()}
+        condition: dict[str, Any] = {"type": kind, "status": value, "lastTransitionTime": _now()}
         if not ready and reason:
             condition["reason"] = reason
         if not ready and message:
@@ -407,8 +459,16 @@ def serve_asgi(app: Any, tls: TlsFiles | None = None) -> Iterator[str]:
         options = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
         if tls.client_ca is not None:
             options |= {"ssl_ca_certs": str(tls.client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", ws="none", access_log=False, **options)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws="none",
+        access_log=False,
+        **options,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -33,8 +33,9 @@ async def served_answer(url: str) -> float:
 
 async def champion(url: str) -> str:
     async with httpx.AsyncClient(base_url=url) as client:
-        response = await client.get("/api/2.0/mlflow/registered-models/alias",
-                                    params={"name": MLFLOW_MODEL, "alias": "champion"})
+        response = await client.get(
+            "/api/2.0/mlflow/registered-models/alias", params={"name": MLFLOW_MODEL, "alias": "champion"}
+        )
     response.raise_for_status()
     return str(response.json()["model_version"]["version"])
 
@@ -49,10 +50,14 @@ async def test_alias_rollback_and_reload_flip_the_served_version(
     mlflow_server: MlflowServer, mlserver_mlflow: MLServer
 ) -> None:
     v1, v2 = mlserver_mlflow.mlflow_versions
-    registry = build_registry("mlflow", MlflowRegistryConfig.model_validate(
-        {"kind": "mlflow", "url": mlflow_server.url, "http": HTTP}))
-    serving = build_serving("mlserver", MLServerConfig.model_validate(
-        {"kind": "mlserver", "url": mlserver_mlflow.url, "http": HTTP}))
+    registry = build_registry(
+        "mlflow",
+        MlflowRegistryConfig.model_validate({"kind": "mlflow", "url": mlflow_server.url, "http": HTTP}),
+    )
+    serving = build_serving(
+        "mlserver",
+        MLServerConfig.model_validate({"kind": "mlserver", "url": mlserver_mlflow.url, "http": HTTP}),
+    )
     actions = ActionRegistry()
     register_registry_actions(actions, {"mlflow": registry})
     register_serving_actions(actions, {"mlserver": serving})
@@ -60,8 +65,7 @@ async def test_alias_rollback_and_reload_flip_the_served_version(
 
     # The runbook: move the alias back to v1, then reload the model in MLServer.
     steps = [
-        Invocation("registry.set_alias", {"model": MLFLOW_MODEL, "alias": "champion",
-                                          "version": v1}),
+        Invocation("registry.set_alias", {"model": MLFLOW_MODEL, "alias": "champion", "version": v1}),
         Invocation("serving.reload_model", {"model": MLFLOW_MODEL}),
     ]
     befores = [await apply(actions, step) for step in steps]

@@ -22,13 +22,17 @@ HTTP = {"retries": 0, "backoff_initial_s": 1}
 
 
 def config(url: str) -> MLServerConfig:
-    return MLServerConfig.model_validate({
-        "kind": "mlserver",
-        "url": url,
-        "fallbacks": {"fraud-detector": {"model": "fraud-baseline"},
-                      "churn": {"model": "churn-baseline"}},
-        "http": HTTP,
-    })
+    return MLServerConfig.model_validate(
+        {
+            "kind": "mlserver",
+            "url": url,
+            "fallbacks": {
+                "fraud-detector": {"model": "fraud-baseline"},
+                "churn": {"model": "churn-baseline"},
+            },
+            "http": HTTP,
+        }
+    )
 
 
 async def repository_call(url: str, model: str, verb: str) -> None:
@@ -85,8 +89,9 @@ async def test_fallback_loads_the_baseline_then_unloads_the_model(
     params = enable.params_model.model_validate({"model": "fraud-detector"})
 
     plan = await enable.plan(params, CTX)
-    assert plan.summary == ("fraud-detector on mlserver: primary → fallback "
-                            "(load fraud-baseline, then unload fraud-detector)")
+    assert plan.summary == (
+        "fraud-detector on mlserver: primary → fallback (load fraud-baseline, then unload fraud-detector)"
+    )
     assert (await states(mlserver.url))["fraud-baseline"] == "UNAVAILABLE"
 
     result = await enable.apply(params, CTX)
@@ -99,8 +104,7 @@ async def test_fallback_loads_the_baseline_then_unloads_the_model(
 
     again = await enable.apply(params, CTX)
     assert not again.changed
-    assert again.summary == "fraud-detector on mlserver already serves its fallback model; "\
-        "nothing to do"
+    assert again.summary == "fraud-detector on mlserver already serves its fallback model; nothing to do"
 
     undo = enable.inverse(params, result.before)
     assert undo is not None
@@ -120,10 +124,12 @@ async def test_health_follows_what_is_served(layer: MLServerServing) -> None:
     await layer.set_fallback("fraud-detector", enabled=True)
     on_fallback = await layer.health("fraud-detector")
     assert on_fallback.healthy
-    assert on_fallback.summary == "fraud-detector on mlserver: serving fallback " \
-        "fraud-baseline, ready"
-    with pytest.raises(RetryableIntegrationError, match=r"churn on mlserver: serving churn, "
-                       r"not ready \(HTTP 404\)"):
+    assert on_fallback.summary == "fraud-detector on mlserver: serving fallback fraud-baseline, ready"
+    with pytest.raises(
+        RetryableIntegrationError,
+        match=r"churn on mlserver: serving churn, "
+        r"not ready \(HTTP 404\)",
+    ):
         await health.apply(health.params_model.model_validate({"model": "churn"}), CTX)
 
 
@@ -144,18 +150,17 @@ async def test_reload_swaps_in_a_fresh_copy(mlserver: MLServer, layer: MLServerS
 async def test_a_model_that_fails_to_load_says_why(layer: MLServerServing) -> None:
     with pytest.raises(RetryableIntegrationError) as caught:
         await layer.reload("broken")
-    assert caught.value.message.endswith(
-        "500 on loading model broken: RuntimeError: weights file is corrupt")
+    assert caught.value.message.endswith("500 on loading model broken: RuntimeError: weights file is corrupt")
     assert caught.value.hint == "check MLServer's log for the model's load error"
 
 
 async def test_missing_models_are_named(layer: MLServerServing) -> None:
-    with pytest.raises(RejectedIntegrationError, match="model nope is not in the model "
-                       "repository") as caught:
+    with pytest.raises(RejectedIntegrationError, match="model nope is not in the model repository") as caught:
         await layer.state("nope")
     assert "fraud-detector" in str(caught.value.hint)
-    with pytest.raises(RejectedIntegrationError, match="fallback model churn-baseline is not "
-                       "in the model repository"):
+    with pytest.raises(
+        RejectedIntegrationError, match="fallback model churn-baseline is not in the model repository"
+    ):
         await layer.plan_fallback("churn", enabled=True)
     with pytest.raises(InputError, match="no fallback is configured for model broken"):
         await layer.plan_fallback("broken", enabled=True)
@@ -171,8 +176,7 @@ async def test_rollback_belongs_to_the_registry(layer: MLServerServing) -> None:
 
 async def test_unreachable_server() -> None:
     layer = build_instance("down", config("http://127.0.0.1:9"))
-    with pytest.raises(RetryableIntegrationError, match="cannot connect on listing the model "
-                       "repository"):
+    with pytest.raises(RetryableIntegrationError, match="cannot connect on listing the model repository"):
         await layer.state("fraud-detector")
     check = await layer.check()
     await layer.aclose()

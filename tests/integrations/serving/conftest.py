@@ -28,29 +28,41 @@ def kube_url(kube_api: FakeKubeApi) -> Iterator[str]:
         yield url
 
 
-def write_kubeconfig(path: Path, server: str, user: dict[str, object],
-                     cluster: dict[str, object] | None = None,
-                     namespace: str | None = NAMESPACE) -> Path:
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    user: dict[str, object],
+    cluster: dict[str, object] | None = None,
+    namespace: str | None = NAMESPACE,
+) -> Path:
     context: dict[str, object] = {"cluster": "test", "user": "bot"}
     if namespace:
         context["namespace"] = namespace
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "test",
-        "clusters": [{"name": "test", "cluster": {"server": server, **(cluster or {})}}],
-        "users": [{"name": "bot", "user": user}],
-        "contexts": [{"name": "test", "context": context}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test",
+                "clusters": [{"name": "test", "cluster": {"server": server, **(cluster or {})}}],
+                "users": [{"name": "bot", "user": user}],
+                "contexts": [{"name": "test", "context": context}],
+            }
+        )
+    )
     return path
 
 
 def kserve_config(kubeconfig: Path, **extra: object) -> KServeConfig:
-    return KServeConfig.model_validate({
-        "kind": "kserve",
-        "cluster": {"type": "kubeconfig", "path": str(kubeconfig)},
-        "fallbacks": {"fraud-detector": {"model_uri": "s3://models/fraud-baseline"}},
-        "http": {"retries": 0, "backoff_initial_s": 1},
-        **extra,
-    })
+    return KServeConfig.model_validate(
+        {
+            "kind": "kserve",
+            "cluster": {"type": "kubeconfig", "path": str(kubeconfig)},
+            "fallbacks": {"fraud-detector": {"model_uri": "s3://models/fraud-baseline"}},
+            "http": {"retries": 0, "backoff_initial_s": 1},
+            **extra,
+        }
+    )
 
 
 @pytest.fixture

@@ -26,8 +26,13 @@ def registry_for(**instances: KServeServing) -> ActionRegistry:
 
 def test_registers_the_five_actions_once(kserve: KServeServing) -> None:
     registry = registry_for(prod=kserve)
-    assert registry.names() == ["serving.disable_fallback", "serving.enable_fallback",
-                                "serving.health", "serving.reload_model", "serving.rollback"]
+    assert registry.names() == [
+        "serving.disable_fallback",
+        "serving.enable_fallback",
+        "serving.health",
+        "serving.reload_model",
+        "serving.rollback",
+    ]
     assert registry.get("serving.health").mutating is False
     assert registry.get("serving.rollback").mutating is True
     with pytest.raises(ConfigError, match="registered twice"):
@@ -46,12 +51,15 @@ async def test_health_passes_when_ready(kube_api: FakeKubeApi, kserve: KServeSer
     assert health.inverse(params, result.before) is None
 
 
-async def test_health_fails_loudly_when_not_ready(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_health_fails_loudly_when_not_ready(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, "s3://m/v1")
-    kube_api.set_ready(NAMESPACE, MODEL, False, "RevisionFailed",
-                       "Revision fraud-detector-predictor-00002 failed: model not found")
+    kube_api.set_ready(
+        NAMESPACE,
+        MODEL,
+        False,
+        "RevisionFailed",
+        "Revision fraud-detector-predictor-00002 failed: model not found",
+    )
     health = registry_for(prod=kserve).get("serving.health")
     params = health.params_model.model_validate({"model": MODEL})
     plan = await health.plan(params, CTX)
@@ -61,7 +69,8 @@ async def test_health_fails_loudly_when_not_ready(
     error = caught.value
     assert error.message == (
         "kserve instance prod-kserve: InferenceService ml/fraud-detector: not healthy, Ready=False "
-        "(RevisionFailed: Revision fraud-detector-predictor-00002 failed: model not found)")
+        "(RevisionFailed: Revision fraud-detector-predictor-00002 failed: model not found)"
+    )
     assert error.context["ready_reason"] == "RevisionFailed"
 
 
@@ -73,15 +82,17 @@ async def test_health_waits_for_a_rollout_up_to_the_timeout(
     timer = threading.Timer(0.4, kube_api.set_ready, (NAMESPACE, MODEL, True))
     timer.start()
     health = registry_for(prod=kserve).get("serving.health")
-    result = await health.apply(health.params_model.model_validate(
-        {"model": MODEL, "timeout_s": 5, "interval_s": 0.1}), CTX)
+    result = await health.apply(
+        health.params_model.model_validate({"model": MODEL, "timeout_s": 5, "interval_s": 0.1}), CTX
+    )
     timer.join()
     assert result.after["healthy"] is True
 
     kube_api.set_ready(NAMESPACE, MODEL, False, "RevisionMissing")
     with pytest.raises(RetryableIntegrationError, match=r"after waiting 0.3s"):
-        await health.apply(health.params_model.model_validate({"model": MODEL, "timeout_s": 0.3,
-                                         "interval_s": 0.1}), CTX)
+        await health.apply(
+            health.params_model.model_validate({"model": MODEL, "timeout_s": 0.3, "interval_s": 0.1}), CTX
+        )
 
 
 async def test_health_is_false_while_the_controller_has_not_caught_up(

@@ -37,11 +37,13 @@ class Router:
     writes: list[dict[str, Any]] = field(default_factory=list)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/", lambda request: JSONResponse({"service": "router"})),
-            Route("/routes/{model}", self.route, methods=["GET", "PUT"]),
-            Route("/health/{model}", self.health),
-        ])
+        return Starlette(
+            routes=[
+                Route("/", lambda request: JSONResponse({"service": "router"})),
+                Route("/routes/{model}", self.route, methods=["GET", "PUT"]),
+                Route("/health/{model}", self.health),
+            ]
+        )
 
     async def route(self, request: Request) -> Response:
         if request.headers.get("x-api-key") != API_KEY:
@@ -69,10 +71,12 @@ class Unleash:
 
     def app(self) -> Starlette:
         base = "/api/admin/projects/default/features/{feature}"
-        return Starlette(routes=[
-            Route(base, self.feature),
-            Route(base + "/environments/production/{state}", self.toggle, methods=["POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route(base, self.feature),
+                Route(base + "/environments/production/{state}", self.toggle, methods=["POST"]),
+            ]
+        )
 
     def _authorized(self, request: Request) -> bool:
         return request.headers.get("authorization") == UNLEASH_TOKEN
@@ -80,8 +84,13 @@ class Unleash:
     async def feature(self, request: Request) -> Response:
         if not self._authorized(request):
             return JSONResponse({"message": "You must log in"}, status_code=401)
-        return JSONResponse({"name": request.path_params["feature"], "project": "default",
-                             "environments": [{"name": "production", "enabled": self.enabled}]})
+        return JSONResponse(
+            {
+                "name": request.path_params["feature"],
+                "project": "default",
+                "environments": [{"name": "production", "enabled": self.enabled}],
+            }
+        )
 
     async def toggle(self, request: Request) -> Response:
         if not self._authorized(request):
@@ -91,19 +100,24 @@ class Unleash:
 
 
 def router_config(url: str, **extra: Any) -> HttpServingConfig:
-    return HttpServingConfig.model_validate({
-        "kind": "http",
-        "url": url,
-        "secret_headers": {"X-Api-Key": {"env": "ROUTER_API_KEY"}},
-        "get_route": {"url": "/routes/{{ model }}", "route_field": "target.route"},
-        "set_route": {"method": "PUT", "url": "/routes/{{ model }}",
-                      "headers": {"Content-Type": "application/json"},
-                      "body": '{"route": {{ route | tojson }}, "reason": "incident-bot"}'},
-        "health": {"url": "/health/{{ model }}", "field": "status", "healthy_values": ["UP"]},
-        "fallbacks": {"fraud-detector": {"primary": "fraud-v2", "fallback": "fraud-baseline"}},
-        "http": {"retries": 0, "backoff_initial_s": 1},
-        **extra,
-    })
+    return HttpServingConfig.model_validate(
+        {
+            "kind": "http",
+            "url": url,
+            "secret_headers": {"X-Api-Key": {"env": "ROUTER_API_KEY"}},
+            "get_route": {"url": "/routes/{{ model }}", "route_field": "target.route"},
+            "set_route": {
+                "method": "PUT",
+                "url": "/routes/{{ model }}",
+                "headers": {"Content-Type": "application/json"},
+                "body": '{"route": {{ route | tojson }}, "reason": "incident-bot"}',
+            },
+            "health": {"url": "/health/{{ model }}", "field": "status", "healthy_values": ["UP"]},
+            "fallbacks": {"fraud-detector": {"primary": "fraud-v2", "fallback": "fraud-baseline"}},
+            "http": {"retries": 0, "backoff_initial_s": 1},
+            **extra,
+        }
+    )
 
 
 @pytest.fixture
@@ -151,19 +165,20 @@ async def test_fallback_through_an_in_house_router(router: Router, layer: HttpSe
     assert undo is not None
     disable = registry.get(undo.action)
     restored = await disable.apply(disable.params_model.model_validate(undo.params), CTX)
-    assert restored.after == {"model": "fraud-detector", "mode": "primary",
-                              "model_uri": "fraud-v2", "canary_percent": None}
+    assert restored.after == {
+        "model": "fraud-detector",
+        "mode": "primary",
+        "model_uri": "fraud-v2",
+        "canary_percent": None,
+    }
     assert router.routes["fraud-detector"] == "fraud-v2"
 
 
-async def test_a_router_that_ignores_the_switch_is_reported(
-    router: Router, layer: HttpServing
-) -> None:
+async def test_a_router_that_ignores_the_switch_is_reported(router: Router, layer: HttpServing) -> None:
     router.ignore_writes = True
     with pytest.raises(IntegrationError) as caught:
         await layer.set_fallback("fraud-detector", enabled=True)
-    assert "succeeded but get_route still answers fraud-v2 (wanted fraud-baseline)" in str(
-        caught.value)
+    assert "succeeded but get_route still answers fraud-v2 (wanted fraud-baseline)" in str(caught.value)
 
 
 async def test_health_reads_the_status_field(router: Router, layer: HttpServing) -> None:
@@ -201,12 +216,11 @@ async def test_unknown_model_and_unsupported_operations(layer: HttpServing) -> N
     assert caught.value.message == "serving instance router (http) does not support rollback"
 
 
-async def test_route_field_missing_from_the_answer(
-    router_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_route_field_missing_from_the_answer(router_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROUTER_API_KEY", API_KEY)
-    config = router_config(router_url, get_route={"url": "/routes/{{ model }}",
-                                                  "route_field": "target.variant"})
+    config = router_config(
+        router_url, get_route={"url": "/routes/{{ model }}", "route_field": "target.variant"}
+    )
     layer = build_instance("router", config)
     with pytest.raises(IntegrationError, match=r"has no field 'target\.variant'"):
         await layer.state("fraud-detector")
@@ -220,16 +234,23 @@ async def test_unleash_style_flag_as_the_fallback_switch(
     monkeypatch.setenv("UNLEASH_TOKEN", UNLEASH_TOKEN)
     feature = "/api/admin/projects/default/features/{{ model }}-fallback"
     with serve_asgi(unleash.app()) as url:
-        layer = build_instance("flags", HttpServingConfig.model_validate({
-            "kind": "http",
-            "url": url,
-            "secret_headers": {"Authorization": {"env": "UNLEASH_TOKEN"}},
-            "get_route": {"url": feature, "route_field": "environments.0.enabled"},
-            "set_route": {"method": "POST", "url": feature + "/environments/production/"
-                          "{{ 'on' if route else 'off' }}"},
-            "fallbacks": {"fraud-detector": {"primary": False, "fallback": True}},
-            "http": {"retries": 0, "backoff_initial_s": 1},
-        }))
+        layer = build_instance(
+            "flags",
+            HttpServingConfig.model_validate(
+                {
+                    "kind": "http",
+                    "url": url,
+                    "secret_headers": {"Authorization": {"env": "UNLEASH_TOKEN"}},
+                    "get_route": {"url": feature, "route_field": "environments.0.enabled"},
+                    "set_route": {
+                        "method": "POST",
+                        "url": feature + "/environments/production/{{ 'on' if route else 'off' }}",
+                    },
+                    "fallbacks": {"fraud-detector": {"primary": False, "fallback": True}},
+                    "http": {"retries": 0, "backoff_initial_s": 1},
+                }
+            ),
+        )
         on = await layer.set_fallback("fraud-detector", enabled=True)
         assert unleash.enabled is True
         assert on.after.mode == "fallback"
@@ -250,21 +271,28 @@ async def test_unknown_template_variable_is_a_config_error(
     router_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ROUTER_API_KEY", API_KEY)
-    layer = build_instance("router", router_config(
-        router_url, get_route={"url": "/routes/{{ modle }}", "route_field": "target.route"}))
+    layer = build_instance(
+        "router",
+        router_config(router_url, get_route={"url": "/routes/{{ modle }}", "route_field": "target.route"}),
+    )
     with pytest.raises(ConfigError, match="'modle' is undefined") as caught:
         await layer.state("fraud-detector")
     await layer.aclose()
     assert caught.value.hint == "available variables: model"
 
 
-async def test_sandbox_blocks_python_internals(
-    router_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_sandbox_blocks_python_internals(router_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROUTER_API_KEY", API_KEY)
-    layer = build_instance("router", router_config(router_url, get_route={
-        "url": "/routes/{{ model.__class__.__mro__[1].__subclasses__() }}",
-        "route_field": "target.route"}))
+    layer = build_instance(
+        "router",
+        router_config(
+            router_url,
+            get_route={
+                "url": "/routes/{{ model.__class__.__mro__[1].__subclasses__() }}",
+                "route_field": "target.route",
+            },
+        ),
+    )
     with pytest.raises(ConfigError, match=r"unsafe|access to attribute"):
         await layer.state("fraud-detector")
     await layer.aclose()

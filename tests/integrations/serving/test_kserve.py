@@ -41,35 +41,39 @@ def predictor(api: FakeKubeApi) -> dict[str, Any]:
 
 
 def traffic(api: FakeKubeApi) -> list[tuple[str, int]]:
-    return [(t["revisionName"], t["percent"])
-            for t in isvc(api)["status"]["components"]["predictor"]["traffic"]]
+    return [
+        (t["revisionName"], t["percent"]) for t in isvc(api)["status"]["components"]["predictor"]["traffic"]
+    ]
 
 
 def with_canary(api: FakeKubeApi, percent: int = 20) -> None:
     """v1 rolled out, then v2 deployed as a canary taking ``percent`` of the traffic."""
     api.add_inference_service(NAMESPACE, MODEL, V1)
-    api.write(NAMESPACE, MODEL, {"spec": {"predictor": {"canaryTrafficPercent": percent,
-                                                          "model": {"storageUri": V2}}}})
+    api.write(
+        NAMESPACE,
+        MODEL,
+        {"spec": {"predictor": {"canaryTrafficPercent": percent, "model": {"storageUri": V2}}}},
+    )
 
 
-async def test_enable_fallback_plans_without_writing(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_enable_fallback_plans_without_writing(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2)
     action = actions(kserve).get("serving.enable_fallback")
     plan = await action.plan(action.params_model.model_validate({"model": MODEL}), CTX)
     assert plan.target == "serving:prod-kserve/fraud-detector"
     assert plan.summary == f"fraud-detector: primary {V2} → fallback {BASELINE}"
     assert plan.current["mode"] == "primary"
-    assert plan.intended == {"model": MODEL, "mode": "fallback", "model_uri": BASELINE,
-                             "canary_percent": None}
+    assert plan.intended == {
+        "model": MODEL,
+        "mode": "fallback",
+        "model_uri": BASELINE,
+        "canary_percent": None,
+    }
     assert plan.details["patch"]["spec"] == {"predictor": {"model": {"storageUri": BASELINE}}}
     assert kube_api.patches() == []
 
 
-async def test_fallback_on_is_idempotent_and_undoes(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_fallback_on_is_idempotent_and_undoes(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2)
     registry = actions(kserve)
     enable = registry.get("serving.enable_fallback")
@@ -78,8 +82,7 @@ async def test_fallback_on_is_idempotent_and_undoes(
     result = await enable.apply(params, CTX)
     assert result.changed
     assert result.before["model_uri"] == V2
-    assert result.after == {"model": MODEL, "mode": "fallback", "model_uri": BASELINE,
-                            "canary_percent": None}
+    assert result.after == {"model": MODEL, "mode": "fallback", "model_uri": BASELINE, "canary_percent": None}
     annotations = isvc(kube_api)["metadata"]["annotations"]
     assert annotations[PREVIOUS_URI] == V2
     assert annotations[FALLBACK_FROM] == f'{{"storageUri": "{V2}"}}'
@@ -91,8 +94,7 @@ async def test_fallback_on_is_idempotent_and_undoes(
     assert len(kube_api.patches()) == 1
 
     undo = enable.inverse(params, result.before)
-    assert undo == Invocation("serving.disable_fallback",
-                              {"instance": "prod-kserve", "model": MODEL})
+    assert undo == Invocation("serving.disable_fallback", {"instance": "prod-kserve", "model": MODEL})
     restored = await run(registry, undo)
     assert restored.after["model_uri"] == V2
     assert restored.after["mode"] == "primary"
@@ -101,13 +103,12 @@ async def test_fallback_on_is_idempotent_and_undoes(
     assert annotations[PREVIOUS_URI] == BASELINE
     # Undoing the undo is enabling again; a no-op enable has nothing to undo.
     assert registry.get("serving.disable_fallback").inverse(params, restored.before) == Invocation(
-        "serving.enable_fallback", {"instance": "prod-kserve", "model": MODEL})
+        "serving.enable_fallback", {"instance": "prod-kserve", "model": MODEL}
+    )
     assert enable.inverse(params, again.before) is None
 
 
-async def test_fallback_takes_all_traffic_from_a_canary(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_fallback_takes_all_traffic_from_a_canary(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     with_canary(kube_api, 30)
     enable = actions(kserve).get("serving.enable_fallback")
     result = await enable.apply(enable.params_model.model_validate({"model": MODEL}), CTX)
@@ -121,12 +122,10 @@ async def test_fallback_with_another_model_format_restores_the_format(
 ) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2, model_format="xgboost")
     kubeconfig = write_kubeconfig(tmp_path / "kc", kube_url, {"token": "token-of-the-bot"})
-    config = kserve_config(kubeconfig, fallbacks={
-        MODEL: {"model_uri": BASELINE, "model_format": "sklearn"}})
+    config = kserve_config(kubeconfig, fallbacks={MODEL: {"model_uri": BASELINE, "model_format": "sklearn"}})
     layer = build_instance("prod-kserve", config)
     await layer.set_fallback(MODEL, enabled=True)
-    assert predictor(kube_api)["model"] == {"modelFormat": {"name": "sklearn"},
-                                            "storageUri": BASELINE}
+    assert predictor(kube_api)["model"] == {"modelFormat": {"name": "sklearn"}, "storageUri": BASELINE}
     await layer.set_fallback(MODEL, enabled=False)
     await layer.aclose()
     assert predictor(kube_api)["model"] == {"modelFormat": {"name": "xgboost"}, "storageUri": V2}
@@ -151,39 +150,39 @@ async def test_model_without_configured_fallback_fails_at_plan(
         await action.plan(action.params_model.model_validate({"model": "churn"}), CTX)
 
 
-async def test_rollback_cancels_the_canary_in_flight(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_rollback_cancels_the_canary_in_flight(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     with_canary(kube_api, 20)
-    assert traffic(kube_api) == [("fraud-detector-predictor-00002", 20),
-                                 ("fraud-detector-predictor-00001", 80)]
+    assert traffic(kube_api) == [
+        ("fraud-detector-predictor-00002", 20),
+        ("fraud-detector-predictor-00001", 80),
+    ]
     registry = actions(kserve)
     rollback = registry.get("serving.rollback")
     params = rollback.params_model.model_validate({"model": MODEL})
     plan = await rollback.plan(params, CTX)
-    assert plan.summary == ("canary of fraud-detector: 20% → 0% "
-                            "(all traffic to revision fraud-detector-predictor-00001)")
+    assert plan.summary == (
+        "canary of fraud-detector: 20% → 0% (all traffic to revision fraud-detector-predictor-00001)"
+    )
 
     result = await rollback.apply(params, CTX)
     assert result.after["canary_percent"] == 0
     assert result.after["model_uri"] == V2  # Knative keeps the spec; traffic moved
-    assert traffic(kube_api) == [("fraud-detector-predictor-00002", 0),
-                                 ("fraud-detector-predictor-00001", 100)]
+    assert traffic(kube_api) == [
+        ("fraud-detector-predictor-00002", 0),
+        ("fraud-detector-predictor-00001", 100),
+    ]
     assert not (await rollback.apply(params, CTX)).changed
     assert len(kube_api.patches()) == 1
 
     undo = rollback.inverse(params, result.before)
     assert undo is not None
-    assert undo.params == {"instance": "prod-kserve", "model": MODEL, "to_uri": V2,
-                           "canary_percent": 20}
+    assert undo.params == {"instance": "prod-kserve", "model": MODEL, "to_uri": V2, "canary_percent": 20}
     await run(registry, undo)
     assert predictor(kube_api)["canaryTrafficPercent"] == 20
     assert traffic(kube_api)[0] == ("fraud-detector-predictor-00002", 20)
 
 
-async def test_rollback_to_the_recorded_previous_uri(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_rollback_to_the_recorded_previous_uri(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2, annotations={PREVIOUS_URI: V1})
     registry = actions(kserve)
     rollback = registry.get("serving.rollback")
@@ -211,9 +210,7 @@ async def test_rollback_to_an_explicit_uri_records_the_previous_one(
     assert not (await kserve.rollback(MODEL, to_uri=V1)).changes
 
 
-async def test_rollback_without_history_asks_for_to_uri(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_rollback_without_history_asks_for_to_uri(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2)
     with pytest.raises(InputError, match="no previous model URI is recorded") as caught:
         await kserve.plan_rollback(MODEL)
@@ -223,18 +220,16 @@ async def test_rollback_without_history_asks_for_to_uri(
 async def test_raw_deployment_mode_ignores_canary_and_uses_storage_uri(
     kube_api: FakeKubeApi, kserve: KServeServing
 ) -> None:
-    kube_api.add_inference_service(NAMESPACE, MODEL, V2, canary=20,
-                                   deployment_mode="RawDeployment",
-                                   annotations={PREVIOUS_URI: V1})
+    kube_api.add_inference_service(
+        NAMESPACE, MODEL, V2, canary=20, deployment_mode="RawDeployment", annotations={PREVIOUS_URI: V1}
+    )
     change = await kserve.plan_rollback(MODEL)
     assert change.after.model_uri == V1
     with pytest.raises(InputError, match="RawDeployment mode"):
         await kserve.plan_rollback(MODEL, canary_percent=0)
 
 
-async def test_rollback_while_on_fallback_is_refused(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_rollback_while_on_fallback_is_refused(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2, annotations={PREVIOUS_URI: V1})
     await kserve.set_fallback(MODEL, enabled=True)
     with pytest.raises(InputError, match="turn the fallback off first"):
@@ -242,15 +237,12 @@ async def test_rollback_while_on_fallback_is_refused(
 
 
 async def test_legacy_framework_predictor(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
-    kube_api.add_inference_service(NAMESPACE, MODEL, V2, framework="sklearn",
-                                   annotations={PREVIOUS_URI: V1})
+    kube_api.add_inference_service(NAMESPACE, MODEL, V2, framework="sklearn", annotations={PREVIOUS_URI: V1})
     await kserve.rollback(MODEL)
     assert predictor(kube_api) == {"sklearn": {"storageUri": V1}}
 
 
-async def test_conflict_from_a_status_update_is_retried(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_conflict_from_a_status_update_is_retried(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2)
     kube_api.before_next_patch(lambda api: api.set_ready(NAMESPACE, MODEL, True))
     result = await kserve.set_fallback(MODEL, enabled=True)
@@ -263,8 +255,9 @@ async def test_conflict_on_the_model_itself_stops_with_a_clear_error(
 ) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2)
     v3 = "s3://models/fraud/v3"
-    kube_api.before_next_patch(lambda api: api.write(
-        NAMESPACE, MODEL, {"spec": {"predictor": {"model": {"storageUri": v3}}}}))
+    kube_api.before_next_patch(
+        lambda api: api.write(NAMESPACE, MODEL, {"spec": {"predictor": {"model": {"storageUri": v3}}}})
+    )
     with pytest.raises(RejectedIntegrationError) as caught:
         await kserve.set_fallback(MODEL, enabled=True)
     assert caught.value.status == 409
@@ -278,8 +271,9 @@ async def test_conflict_after_a_lost_answer_counts_as_done(
 ) -> None:
     kube_api.add_inference_service(NAMESPACE, MODEL, V2, annotations={PREVIOUS_URI: V1})
     # As if an earlier attempt had gone through and its answer was lost.
-    kube_api.before_next_patch(lambda api: api.write(
-        NAMESPACE, MODEL, {"spec": {"predictor": {"model": {"storageUri": V1}}}}))
+    kube_api.before_next_patch(
+        lambda api: api.write(NAMESPACE, MODEL, {"spec": {"predictor": {"model": {"storageUri": V1}}}})
+    )
     result = await kserve.rollback(MODEL)
     assert result.after.model_uri == V1
 
@@ -314,22 +308,20 @@ async def test_check_reports_reachability_and_permissions(
     ok = await kserve.check()
     assert ok.ok
     assert ok.version == "v1.31.0-fake"
-    bad = build_instance("x", kserve_config(
-        write_kubeconfig(tmp_path / "bad", kube_url, {"token": "wrong"})))
+    bad = build_instance("x", kserve_config(write_kubeconfig(tmp_path / "bad", kube_url, {"token": "wrong"})))
     refused = await bad.check()
     await bad.aclose()
     assert refused.authenticated is False
-    down = build_instance("y", kserve_config(
-        write_kubeconfig(tmp_path / "down", "http://127.0.0.1:9", {"token": "t"})))
+    down = build_instance(
+        "y", kserve_config(write_kubeconfig(tmp_path / "down", "http://127.0.0.1:9", {"token": "t"}))
+    )
     unreachable = await down.check()
     await down.aclose()
     assert not unreachable.reachable
     assert "cannot connect" in str(unreachable.error)
 
 
-async def test_reload_is_not_a_kserve_operation(
-    kube_api: FakeKubeApi, kserve: KServeServing
-) -> None:
+async def test_reload_is_not_a_kserve_operation(kube_api: FakeKubeApi, kserve: KServeServing) -> None:
     action = actions(kserve).get("serving.reload_model")
     with pytest.raises(InputError) as caught:
         await action.plan(action.params_model.model_validate({"model": MODEL}), CTX)

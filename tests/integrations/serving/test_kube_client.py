@@ -41,7 +41,8 @@ async def test_token_from_kubeconfig_reads_and_patches(
     obj = await client.get(PATH, call="reading")
     rv = obj["metadata"]["resourceVersion"]
     patched = await client.merge_patch(
-        PATH, {"metadata": {"resourceVersion": rv, "annotations": {"team": "fraud"}}},
+        PATH,
+        {"metadata": {"resourceVersion": rv, "annotations": {"team": "fraud"}}},
         call="patching",
     )
     await client.aclose()
@@ -51,9 +52,7 @@ async def test_token_from_kubeconfig_reads_and_patches(
     assert client.credentials.namespace == NAMESPACE
 
 
-async def test_refused_token_is_401_and_never_shown(
-    kube_url: str, tmp_path: Path, isvc: None
-) -> None:
+async def test_refused_token_is_401_and_never_shown(kube_url: str, tmp_path: Path, isvc: None) -> None:
     client = client_for(write_kubeconfig(tmp_path / "kc", kube_url, {"token": "stolen-secret"}))
     with pytest.raises(RejectedIntegrationError) as caught:
         await client.get(PATH, call="reading InferenceService ml/fraud-detector")
@@ -65,9 +64,7 @@ async def test_refused_token_is_401_and_never_shown(
     assert "stolen-secret" not in str(error) + repr(error) + repr(client.credentials)
 
 
-async def test_missing_verb_is_403_with_rbac_hint(
-    kube_url: str, tmp_path: Path, isvc: None
-) -> None:
+async def test_missing_verb_is_403_with_rbac_hint(kube_url: str, tmp_path: Path, isvc: None) -> None:
     client = client_for(write_kubeconfig(tmp_path / "kc", kube_url, {"token": READ_ONLY_TOKEN}))
     await client.get(PATH, call="reading")
     with pytest.raises(RejectedIntegrationError) as caught:
@@ -84,14 +81,10 @@ async def test_unknown_object_is_404_naming_it(kube_url: str, tmp_path: Path) ->
         await client.get(PATH, call="reading InferenceService ml/fraud-detector")
     await client.aclose()
     assert caught.value.status == 404
-    assert 'NotFound: inferenceservices.serving.kserve.io "fraud-detector" not found' in str(
-        caught.value
-    )
+    assert 'NotFound: inferenceservices.serving.kserve.io "fraud-detector" not found' in str(caught.value)
 
 
-async def test_stale_resource_version_is_a_conflict(
-    kube_url: str, tmp_path: Path, isvc: None
-) -> None:
+async def test_stale_resource_version_is_a_conflict(kube_url: str, tmp_path: Path, isvc: None) -> None:
     client = client_for(write_kubeconfig(tmp_path / "kc", kube_url, {"token": TOKEN}))
     with pytest.raises(RejectedIntegrationError) as caught:
         await client.merge_patch(PATH, {"metadata": {"resourceVersion": "1"}}, call="patching")
@@ -100,9 +93,7 @@ async def test_stale_resource_version_is_a_conflict(
     assert "the object has been modified" in caught.value.message
 
 
-async def test_invalid_value_is_422_with_the_field(
-    kube_url: str, tmp_path: Path, isvc: None
-) -> None:
+async def test_invalid_value_is_422_with_the_field(kube_url: str, tmp_path: Path, isvc: None) -> None:
     client = client_for(write_kubeconfig(tmp_path / "kc", kube_url, {"token": TOKEN}))
     with pytest.raises(RejectedIntegrationError) as caught:
         await client.merge_patch(
@@ -113,13 +104,15 @@ async def test_invalid_value_is_422_with_the_field(
     assert "spec.predictor.canaryTrafficPercent" in caught.value.message
 
 
-async def test_fake_refuses_strategic_merge_patch_like_the_api_server(
-    kube_url: str, isvc: None
-) -> None:
+async def test_fake_refuses_strategic_merge_patch_like_the_api_server(kube_url: str, isvc: None) -> None:
     async with httpx.AsyncClient(base_url=kube_url) as raw:
         response = await raw.patch(
-            PATH, content=b"{}", headers={"Authorization": f"Bearer {TOKEN}",
-                                          "Content-Type": "application/strategic-merge-patch+json"},
+            PATH,
+            content=b"{}",
+            headers={
+                "Authorization": f"Bearer {TOKEN}",
+                "Content-Type": "application/strategic-merge-patch+json",
+            },
         )
     assert response.status_code == 415
     assert response.json()["reason"] == "UnsupportedMediaType"
@@ -127,10 +120,12 @@ async def test_fake_refuses_strategic_merge_patch_like_the_api_server(
 
 async def test_access_review_answers_per_verb(kube_url: str, tmp_path: Path) -> None:
     client = client_for(write_kubeconfig(tmp_path / "kc", kube_url, {"token": READ_ONLY_TOKEN}))
-    get = await client.can_i("get", group="serving.kserve.io", resource="inferenceservices",
-                             namespace=NAMESPACE)
-    patch = await client.can_i("patch", group="serving.kserve.io",
-                               resource="inferenceservices", namespace=NAMESPACE)
+    get = await client.can_i(
+        "get", group="serving.kserve.io", resource="inferenceservices", namespace=NAMESPACE
+    )
+    patch = await client.can_i(
+        "patch", group="serving.kserve.io", resource="inferenceservices", namespace=NAMESPACE
+    )
     version = await client.server_version()
     await client.aclose()
     assert get[0] is True
@@ -158,9 +153,7 @@ def tls_kubeconfig(path: Path, url: str, pki: Pki, user: Mapping[str, object]) -
     return write_kubeconfig(path, url, dict(user), cluster={"certificate-authority-data": ca_data})
 
 
-async def test_tls_with_cluster_ca_from_kubeconfig(
-    kube_api: FakeKubeApi, tmp_path: Path, pki: Pki
-) -> None:
+async def test_tls_with_cluster_ca_from_kubeconfig(kube_api: FakeKubeApi, tmp_path: Path, pki: Pki) -> None:
     kube_api.add_inference_service(NAMESPACE, "fraud-detector", "s3://m/v1")
     with serve(kube_api, TlsFiles(pki.server_cert, pki.server_key)) as url:
         good = client_for(tls_kubeconfig(tmp_path / "kc", url, pki, {"token": TOKEN}))
@@ -175,13 +168,13 @@ async def test_tls_with_cluster_ca_from_kubeconfig(
     assert "cannot connect" in caught.value.message
 
 
-async def test_client_certificate_for_mutual_tls(
-    kube_api: FakeKubeApi, tmp_path: Path, pki: Pki
-) -> None:
+async def test_client_certificate_for_mutual_tls(kube_api: FakeKubeApi, tmp_path: Path, pki: Pki) -> None:
     kube_api.cert_user_verbs = {"get"}
     kube_api.add_inference_service(NAMESPACE, "fraud-detector", "s3://m/v1")
-    cert = {"client-certificate-data": base64.b64encode(pki.client_cert.read_bytes()).decode(),
-            "client-key-data": base64.b64encode(pki.client_key.read_bytes()).decode()}
+    cert = {
+        "client-certificate-data": base64.b64encode(pki.client_cert.read_bytes()).decode(),
+        "client-key-data": base64.b64encode(pki.client_key.read_bytes()).decode(),
+    }
     files = {"client-certificate": str(pki.client_cert), "client-key": str(pki.client_key)}
     tls = TlsFiles(pki.server_cert, pki.server_key, client_ca=pki.ca)
     with serve(kube_api, tls) as url:
@@ -207,8 +200,7 @@ async def test_in_cluster_service_account(
     with serve(kube_api, TlsFiles(pki.server_cert, pki.server_key)) as url:
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
         monkeypatch.setenv("KUBERNETES_SERVICE_PORT", url.rsplit(":", 1)[1])
-        creds = load_credentials(InClusterSource(type="in_cluster",
-                                                 service_account_dir=account))
+        creds = load_credentials(InClusterSource(type="in_cluster", service_account_dir=account))
         client = KubeClient(creds, policy=NO_RETRY)
         obj = await client.get(PATH.replace(f"/{NAMESPACE}/", "/fraud-team/"), call="reading")
         await client.aclose()
@@ -216,24 +208,22 @@ async def test_in_cluster_service_account(
     assert obj["metadata"]["namespace"] == "fraud-team"
 
 
-def test_in_cluster_outside_a_pod_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_in_cluster_outside_a_pod_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ConfigError, match="KUBERNETES_SERVICE_HOST is not set"):
         load_credentials(InClusterSource(type="in_cluster", service_account_dir=tmp_path))
 
 
 def test_in_cluster_without_token_says_so(tmp_path: Path) -> None:
-    source = InClusterSource(type="in_cluster", service_account_dir=tmp_path,
-                             server="https://10.0.0.1")
+    source = InClusterSource(type="in_cluster", service_account_dir=tmp_path, server="https://10.0.0.1")
     with pytest.raises(ConfigError, match="no service account token"):
         load_credentials(source)
 
 
 def test_exec_plugins_are_refused_with_a_hint(tmp_path: Path) -> None:
-    kubeconfig = write_kubeconfig(tmp_path / "kc", "https://k8s:6443",
-                                  {"exec": {"command": "aws", "args": ["eks", "get-token"]}})
+    kubeconfig = write_kubeconfig(
+        tmp_path / "kc", "https://k8s:6443", {"exec": {"command": "aws", "args": ["eks", "get-token"]}}
+    )
     with pytest.raises(ConfigError) as caught:
         client_for(kubeconfig)
     assert "exec and auth-provider" in caught.value.message
