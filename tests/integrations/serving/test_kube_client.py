@@ -20,7 +20,6 @@ from tests.integrations.serving.conftest import NAMESPACE, READ_ONLY_TOKEN, TOKE
 from tests.integrations.serving.pki import Pki
 
 PATH = f"/apis/serving.kserve.io/v1beta1/namespaces/{NAMESPACE}/inferenceservices/fraud-detector"
-# backoff_initial_s=1: tenacity 9.2 warns (an error under pytest) for any other value.
 NO_RETRY = HttpPolicy(retries=0, backoff_initial_s=1)
 
 
