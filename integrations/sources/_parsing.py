@@ -64,6 +64,12 @@ def format_loc(loc: Iterable[str | int], base: str = "") -> str:
     return path
 
 
+# Pydantic speaks Python ("a valid dictionary or instance of AlertmanagerBody"); senders
+# speak JSON.
+_JSON_WORDS = re.compile(r"a valid (dictionary(?: or instance of \w+)?|list)")
+_JSON_TERMS: dict[str, str] = {"list": "a JSON array"}
+
+
 def validate_model(model: type[M], data: Any, *, base: str = "", hint: str | None = None) -> M:
     """Validate ``data`` with a pydantic model; errors become InputError with field paths."""
     try:
@@ -72,7 +78,9 @@ def validate_model(model: type[M], data: Any, *, base: str = "", hint: str | Non
         problems = []
         for err in exc.errors(include_url=False)[:3]:
             loc = [step for step in err["loc"] if isinstance(step, str | int)]
-            msg = str(err["msg"])
+            msg = _JSON_WORDS.sub(lambda m: _JSON_TERMS.get(m.group(1), "a JSON object"),
+                                  str(err["msg"]))
+            msg = msg.removeprefix("Value error, ")
             msg = msg[:1].lower() + msg[1:]
             problems.append(f"{format_loc(loc, base) or 'body'}: {msg}")
         more = exc.error_count() - len(problems)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from integrations.sources._parsing import (
     http_link,
@@ -54,13 +54,20 @@ _TITLE_PREFIX = re.compile(
     r"^\s*\[(?:P\d|Triggered|Re-Triggered|Recovered|Warn|Re-Warn|No Data|Re-No Data|Renotify)"
     r"\b[^\]]*\]\s*", re.IGNORECASE)
 
-Text = str | int | float | None
+def _scalar(value: Any) -> Any:
+    if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
+        return value
+    raise ValueError("expected a string")
+
+
+#: A template variable's value: text, or a number when the template leaves it unquoted.
+Text = Annotated[Any, AfterValidator(_scalar)]
 
 
 class DatadogWebhook(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    alert_id: str | int
+    alert_id: Text
     alert_transition: str = Field(min_length=1)
     alert_cycle_key: Text = None
     id: Text = None

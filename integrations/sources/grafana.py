@@ -45,7 +45,7 @@ def _values_text(values: dict[str, Any], path: str) -> str:
     """``{"B": 0.31, "C": 1}`` → ``B=0.31, C=1`` (the query refIds and their values)."""
     parts = []
     for ref in sorted(values):
-        parts.append(f"{ref}={text_of(values[ref], f'{path}.{ref}')}")
+        parts.append(f"{ref}={text_of(values[ref], f'{path}.{ref}') or 'null'}")
     return ", ".join(parts)
 
 
