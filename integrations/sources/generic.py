@@ -30,7 +30,6 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
-    model_validator,
 )
 
 from integrations.sources._parsing import (
@@ -149,11 +148,15 @@ class GenericMapping(_Spec):
     group_key: PathText | None = None
     links: list[LinkSpec] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _template_is_valid(self) -> GenericMapping:
-        if self.title_template is not None:
-            string.Template(self.title_template).substitute(defaultdict(str))
-        return self
+    @field_validator("title_template")
+    @classmethod
+    def _template_is_valid(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                string.Template(value).substitute(defaultdict(str))
+            except ValueError as exc:
+                raise ValueError(f"not a $name template: {exc}") from None
+        return value
 
 
 class _Reader:
