@@ -103,7 +103,10 @@ def parse_time(value: Any, path: str) -> datetime | None:
     if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         value = float(value)
     if isinstance(value, int | float):
-        return _from_epoch(float(value), path)
+        try:
+            return _from_epoch(float(value), path)
+        except OverflowError:
+            raise input_error(path, "epoch time out of range") from None
     if not isinstance(value, str):
         raise input_error(path, f"expected a timestamp, got {shown(value)}")
     text = value.strip()

@@ -122,7 +122,7 @@ def test_a_list_of_alerts_with_root_fields() -> None:
         default_expires_in_s=3600,
         links=[{"href": "$.report_url", "text": "Drift report"}, {"href": "bad", "text": "x"}],
     )
-    body = {
+    body: dict[str, Any] = {
         "model": "churn", "level": "warning", "run_id": "r-7", "run_at": 1763632800000,
         "report_url": "https://reports.example/r-7", "bad": "file:///etc/passwd",
         "results": [
