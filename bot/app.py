@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bot import __version__
+from bot.alert.wiring import install_alerts
 from bot.audit import views as audit_views
 from bot.config import Settings
 from bot.incident import views as incident_views
@@ -54,4 +55,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(incident_views.router)
     app.include_router(audit_views.router)
+    install_alerts(app, runtime)
     return app

@@ -3,8 +3,9 @@
 Add a line here when a domain gets a models module.
 """
 
+from bot.alert import models as alert_models
 from bot.audit import models as audit_models
 from bot.auth import models as auth_models
 from bot.incident import models as incident_models
 
-__all__ = ["audit_models", "auth_models", "incident_models"]
+__all__ = ["alert_models", "audit_models", "auth_models", "incident_models"]
