@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
-from sqlmodel import col
 
 from bot.alert.models import AlertInbox
 from bot.alert.settings import IntakeSettings
@@ -69,6 +68,7 @@ class InboxEntry:
 
 
 _Waiter = tuple[InboxEntry, "asyncio.Future[int]"]
+_INSERT = insert(AlertInbox.__table__).returning(AlertInbox.__table__.c.id, sort_by_parameter_order=True)  # type: ignore[attr-defined]
 
 
 def _consume(future: asyncio.Future[int]) -> None:
@@ -142,9 +142,9 @@ class InboxWriter:
     async def _commit(self, batch: list[_Waiter]) -> None:
         try:
             async with self.gate.hold(), self.db.transaction() as session:
-                statement = insert(AlertInbox).returning(col(AlertInbox.id), sort_by_parameter_order=True)
-                result = await session.execute(statement, [entry.row() for entry, _ in batch])
-                ids = [row[0] for row in result.all()]
+                connection = await session.connection()
+                result = await connection.execute(_INSERT, [entry.row() for entry, _ in batch])
+                ids: list[int] = list(result.scalars())
         except Exception as exc:
             error = (
                 exc

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlmodel import col, func, select
@@ -35,6 +36,7 @@ from bot.alert.txn import AlertTxn
 from bot.db import Database, utcnow
 from bot.errors import IncidentBotError, InputError, UnavailableError
 from integrations.sources.model import ParsedBatch
+from integrations.sources.registry import decode_json
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class AlertProcessor:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = 0.0
+        #: Time source (tests move it forward to reach expiry, windows and min_duration_s).
+        self.clock: Callable[[], datetime] = utcnow
 
     def wake(self) -> None:
         self._wake.set()
@@ -136,7 +140,7 @@ class AlertProcessor:
                     .limit(limit)
                 )
             )
-            now = utcnow()
+            now = self.clock()
             tx = AlertTxn(session=session, settings=self.settings, now=now)
             for row in rows:
                 try:
@@ -160,14 +164,16 @@ class AlertProcessor:
         if source is None or source.kind != row.kind:
             raise UnparseableError(f"source {row.source!r} ({row.kind}) is no longer configured")
         try:
-            return source.parse(json.loads(row.body), now=row.received_at, assigned=row.assigned)
+            return source.parse(
+                decode_json(row.body.encode("utf-8")), now=row.received_at, assigned=row.assigned
+            )
         except (InputError, ValueError) as exc:
             raise UnparseableError(f"the stored body no longer parses: {exc}") from None
 
     def _set_aside(self, row: AlertInbox, error: str) -> None:
         row.failed = True
         row.error = error
-        row.processed_at = utcnow()
+        row.processed_at = self.clock()
         self.metrics.inbox_failed.inc()
         log.error("alert inbox row %s set aside: %s", row.id, error)
 
@@ -206,7 +212,7 @@ class AlertProcessor:
         async with self.gate.hold(), self.db.transaction() as session:
             if not await self._exclusive(session):
                 return
-            await sweep(AlertTxn(session=session, settings=self.settings, now=utcnow()))
+            await sweep(AlertTxn(session=session, settings=self.settings, now=self.clock()))
 
     async def update_lag(self) -> None:
         async with self.db.session() as session:
@@ -218,4 +224,4 @@ class AlertProcessor:
                 )
             ).one()
         self.metrics.inbox_pending.set(count)
-        self.metrics.inbox_lag.set(max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
+        self.metrics.inbox_lag.set(max(0.0, (self.clock() - oldest).total_seconds()) if oldest else 0.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.alert.clean import clean, clean_text
 from bot.alert.matchers import match_labels, matches_all
 from bot.alert.models import Alert, AlertGroup
 from bot.alert.settings import GroupingSettings
@@ -71,7 +72,7 @@ async def _apply(
             kind=batch.kind,
             status=alert.status,
             severity=alert.severity,
-            title=alert.title,
+            title=clean_text(alert.title),
             group_id=group.id,
             count=1,
             first_seen_at=received_at,
@@ -113,13 +114,13 @@ def _copy_fields(
     row.source = batch.source
     row.kind = batch.kind
     row.severity = alert.severity
-    row.raw_severity = alert.raw_severity[:200] if alert.raw_severity else None
-    row.title = alert.title
-    row.description = alert.description
-    row.labels = dict(alert.labels)
-    row.annotations = dict(alert.annotations)
-    row.links = [link.model_dump() for link in alert.links]
-    row.raw = alert.raw
+    row.raw_severity = clean_text(alert.raw_severity[:200]) if alert.raw_severity else None
+    row.title = clean_text(alert.title)
+    row.description = clean_text(alert.description) if alert.description is not None else None
+    row.labels = clean(alert.labels)
+    row.annotations = clean(alert.annotations)
+    row.links = clean([link.model_dump() for link in alert.links])
+    row.raw = clean(alert.raw)
     row.route = route
     row.last_inbox_id = inbox_id
     row.acknowledged = alert.acknowledged
@@ -186,7 +187,8 @@ async def _silence(tx: AlertTxn, row: Alert, labels: dict[str, str]) -> None:
 
 
 async def _group(tx: AlertTxn, identity: tuple[str, str | None, dict[str, str]], source: str) -> AlertGroup:
-    key, label_key, labels = identity
+    key, label_key, labels = clean_text(identity[0]), identity[1], clean(identity[2])
+    label_key = clean_text(label_key) if label_key is not None else None
     digest = key_hash(key)
     group = tx.groups.get(digest)
     if group is None:

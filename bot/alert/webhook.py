@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -59,6 +61,7 @@ class WebhookReceiver:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.retry_after = str(retry_after_s)
+        self.clock: Callable[[], datetime] = utcnow
 
     async def receive(self, name: str, request: Request) -> Response:
         source = self.sources.get(name)
@@ -72,7 +75,7 @@ class WebhookReceiver:
                     "hint": f"configure alerts.sources.{name} (kind and auth)",
                 },
             )
-        now = utcnow()
+        now = self.clock()
         try:
             if not source.signs_body:
                 source.authenticate(request.headers, b"", now)
@@ -107,6 +110,7 @@ class WebhookReceiver:
             )
 
         try:
+            text = _utf8(body)
             data = decode_json(body)
         except InputError as exc:
             return self._refuse(source, "invalid_json", 400, {**exc.to_dict(), "code": "invalid_json"})
@@ -139,7 +143,7 @@ class WebhookReceiver:
                 source=name,
                 kind=source.kind,
                 received_at=now,
-                body=body.decode("utf-8"),
+                body=text,
                 assigned=extras,
                 alert_count=len(batch.alerts),
             )
@@ -175,6 +179,14 @@ class WebhookReceiver:
     ) -> Response:
         self.metrics.refused.labels(source.name, reason).inc()
         return _json(status, body, headers)
+
+
+def _utf8(body: bytes) -> str:
+    """JSON on the wire is UTF-8 (RFC 8259); the inbox stores exactly this text."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("body is not UTF-8 encoded JSON", field="body") from None
 
 
 def _challenge(source: Source) -> dict[str, str]:
