@@ -35,12 +35,11 @@ def silence_out(silence: Silence, now: datetime, silenced: int | None = None) ->
 
 async def create_silence(db: Database, data: SilenceCreate, actor: Actor) -> SilenceOut:
     now = utcnow()
-    try:
-        starts, ends = data.window(now)
-    except ValueError as exc:
-        raise InputError(str(exc), field="ends_at") from None
+    starts, ends = data.window(now)
     if ends <= now:
         raise InputError("the silence would end in the past", field="ends_at")
+    if ends <= starts:
+        raise InputError("ends_at must be after starts_at", field="ends_at")
     async with db.transaction() as session:
         silence = Silence(
             matchers=data.matchers,

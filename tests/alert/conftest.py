@@ -29,6 +29,8 @@ from bot.alert import flows as alert_flows
 from bot.alert.models import Alert, AlertGroup, AlertInbox
 from bot.alert.processor import AlertProcessor
 from bot.app import create_app
+from bot.auth.actor import SYSTEM
+from bot.auth.service import Scope, create_token
 from bot.config import load_settings
 from bot.incident import flows
 from bot.incident.schemas import IncidentOut, IncidentQuery, TimelineEventOut
@@ -80,14 +82,16 @@ def auth_headers(source: str, body: bytes, now: datetime) -> dict[str, str]:
 
 @dataclass
 class Clock:
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """Real time plus an offset that tests move forward."""
+
+    offset: timedelta = field(default_factory=timedelta)
 
     def __call__(self) -> datetime:
-        return self.now
+        return datetime.now(UTC) + self.offset
 
     def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
+        self.offset += timedelta(**delta)
+        return self()
 
 
 @dataclass
@@ -106,8 +110,13 @@ class Bot:
         self, source: str, payload: Any, *, headers: dict[str, str] | None = None, auth: bool = True
     ) -> httpx.Response:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        sent = {"Content-Type": "application/json", **(auth_headers(source, body, self.clock()) if auth else {})}
-        return await self.client.post(f"/webhooks/{source}", content=body, headers={**sent, **(headers or {})})
+        sent = {
+            "Content-Type": "application/json",
+            **(auth_headers(source, body, self.clock()) if auth else {}),
+        }
+        return await self.client.post(
+            f"/webhooks/{source}", content=body, headers={**sent, **(headers or {})}
+        )
 
     async def send(self, source: str, payload: Any) -> httpx.Response:
         """Post, expect 202, and wait until it is processed."""
@@ -180,6 +189,17 @@ async def bot(bot_factory: BotFactory) -> AsyncIterator[Bot]:
         yield running
 
 
+@pytest.fixture
+async def tokens(bot: Bot) -> dict[str, dict[str, str]]:
+    """Authorization headers for a read, a write and an admin token (in the bot's database)."""
+    headers = {}
+    async with bot.runtime.db.transaction() as session:
+        for scope in Scope:
+            _row, clear = await create_token(session, f"test-{scope.value}", [scope], SYSTEM)
+            headers[scope.value] = {"Authorization": f"Bearer {clear}"}
+    return headers
+
+
 def am_payload(
     alerts: list[dict[str, Any]],
     *,
@@ -192,7 +212,8 @@ def am_payload(
         "version": "4",
         "groupKey": group_key,
         "truncatedAlerts": 0,
-        "status": status or ("firing" if any(a.get("status", "firing") == "firing" for a in alerts) else "resolved"),
+        "status": status
+        or ("firing" if any(a.get("status", "firing") == "firing" for a in alerts) else "resolved"),
         "receiver": "incident-bot",
         "groupLabels": group,
         "commonLabels": group,
@@ -202,7 +223,9 @@ def am_payload(
             {
                 "status": a.get("status", "firing"),
                 "labels": a["labels"],
-                "annotations": a.get("annotations", {"summary": f"{a['labels'].get('alertname', 'alert')} firing"}),
+                "annotations": a.get(
+                    "annotations", {"summary": f"{a['labels'].get('alertname', 'alert')} firing"}
+                ),
                 "startsAt": a.get("startsAt", "2026-11-20T03:12:05Z"),
                 "endsAt": a.get("endsAt", "0001-01-01T00:00:00Z"),
                 "generatorURL": "http://prometheus.example:9090/graph",

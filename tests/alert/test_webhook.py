@@ -103,7 +103,9 @@ async def test_missing_secret_at_start_up_is_a_config_error(
     from bot.errors import ConfigError
 
     monkeypatch.delenv("AM_TOKEN")
-    with pytest.raises(ConfigError, match=r"alerts.sources.alertmanager.auth.token: environment variable AM_TOKEN"):
+    with pytest.raises(
+        ConfigError, match=r"alerts.sources.alertmanager.auth.token: environment variable AM_TOKEN"
+    ):
         async with bot_factory():
             pass
 
@@ -133,9 +135,7 @@ async def test_invalid_json_is_400_naming_the_error(bot: Bot) -> None:
         ("grafana", [1, 2], "body"),
     ],
 )
-async def test_wrong_shape_is_422_naming_the_field(
-    bot: Bot, source: str, payload: Any, field: str
-) -> None:
+async def test_wrong_shape_is_422_naming_the_field(bot: Bot, source: str, payload: Any, field: str) -> None:
     response = await bot.post(source, payload)
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field
@@ -215,8 +215,13 @@ async def test_metrics_count_received_refused_stored_and_deduplicated(bot: Bot) 
     assert 'incident_bot_alerts_received_total{source="alertmanager"} 4.0' in text
     assert 'incident_bot_alerts_stored_total{source="alertmanager"} 2.0' in text
     assert 'incident_bot_alerts_deduplicated_total{source="alertmanager"} 2.0' in text
-    assert 'incident_bot_alert_requests_refused_total{reason="unauthenticated",source="alertmanager"} 1.0' in text
-    assert 'incident_bot_alert_requests_refused_total{reason="invalid_json",source="alertmanager"} 1.0' in text
+    assert (
+        'incident_bot_alert_requests_refused_total{reason="unauthenticated",source="alertmanager"} 1.0'
+        in text
+    )
+    assert (
+        'incident_bot_alert_requests_refused_total{reason="invalid_json",source="alertmanager"} 1.0' in text
+    )
     assert "incident_bot_alert_inbox_pending 0.0" in text
     assert "incident_bot_alert_inbox_lag_seconds 0.0" in text
     scraped = await bot.client.get("/metrics")
