@@ -108,7 +108,7 @@ alerts:
     assert drift.incident_severity(["high"]) == Severity.SEV4
     assert alerts.routes[0].incident_severity(["info"]) == Severity.SEV1
     with pytest.raises(
-        ConfigError, match="alerts.sources.alertmanager.auth.password: environment variable AM_PASSWORD"
+        ConfigError, match=r"alerts\.sources\.alertmanager\.auth\.password: environment variable AM_PASSWORD"
     ):
         resolve_sources(alerts, config.parent)
 
@@ -144,5 +144,5 @@ def test_invalid_alert_settings_name_the_field(config: dict[str, object], messag
 
 def test_unknown_builtin_mapping_is_a_start_up_error() -> None:
     settings = AlertSettings.model_validate({"sources": {"x": {"kind": "generic", "mapping": "nope"}}})
-    with pytest.raises(ConfigError, match="alerts.sources.x.mapping: no built-in mapping 'nope'"):
+    with pytest.raises(ConfigError, match=r"alerts\.sources\.x\.mapping: no built-in mapping 'nope'"):
         resolve_sources(settings)
