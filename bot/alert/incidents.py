@@ -15,6 +15,7 @@ announces it) and, with ``resolution.auto_mitigate``, move to mitigated.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -44,10 +45,18 @@ def is_active(alert: Alert) -> bool:
 
 
 async def settle(tx: AlertTxn) -> None:
-    """Evaluate touched groups, write the coalesced notes, then the resolution outcomes."""
-    for work in list(tx.touched.values()):
-        await evaluate(tx, work)
+    """Evaluate touched groups, write the coalesced notes, then the resolution outcomes.
+
+    Group evaluation runs without autoflush so that new alerts are inserted once, already
+    attached; the queries that must see them flush explicitly."""
+    with tx.session.no_autoflush:
+        await tx.lock_incidents({w.group.incident_id for w in tx.touched.values() if w.group.incident_id})
+        for n, work in enumerate(list(tx.touched.values()), 1):
+            await evaluate(tx, work)
+            if n % 10 == 0:
+                await asyncio.sleep(0)  # let webhook requests in between
     tx.touched.clear()
+    await tx.insert_new_alerts()
     await tx.notes.flush(tx.session)
     for incident_id in sorted(tx.resolved_in):
         await _check_all_resolved(tx, incident_id)
@@ -75,6 +84,9 @@ async def evaluate(tx: AlertTxn, work: GroupWork) -> None:
 
 
 async def _active_alerts(tx: AlertTxn, group: AlertGroup) -> list[Alert]:
+    """The group's active alerts: stored ones, then those first seen in this transaction."""
+    await tx.session.flush()
+    fresh = [a for a in tx.new_alerts.values() if a.group_id == group.id and is_active(a)]
     rows = await tx.session.exec(
         select(Alert)
         .where(
@@ -84,7 +96,7 @@ async def _active_alerts(tx: AlertTxn, group: AlertGroup) -> list[Alert]:
         )
         .order_by(col(Alert.id))
     )
-    return list(rows)
+    return [*rows, *fresh]
 
 
 def _opening_rule(tx: AlertTxn, active: list[Alert]) -> RouteRule | None:
@@ -140,6 +152,7 @@ async def _join_label_group(tx: AlertTxn, group: AlertGroup) -> Incident | None:
     """The open incident of another group with the same label key (e.g. model=fraud-detector)."""
     if group.label_key is None:
         return None
+    await tx.session.flush()
     found = (
         await tx.session.exec(
             select(AlertGroup.incident_id)
@@ -164,6 +177,7 @@ async def _storm(tx: AlertTxn, group: AlertGroup) -> Incident | None:
     if threshold == 0:
         return None
     since = tx.now - STORM_WINDOW
+    await tx.session.flush()  # the groups opened so far in this transaction count
     recent = (await tx.session.exec(select(func.count()).where(col(AlertGroup.opened_at) >= since))).one()
     if recent < threshold:
         return None

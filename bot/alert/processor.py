@@ -18,9 +18,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import select as sa_select
+from sqlalchemy import text, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,7 +30,7 @@ from bot.alert.incidents import settle
 from bot.alert.intake import WriteGate
 from bot.alert.metrics import AlertMetrics
 from bot.alert.models import AlertInbox
-from bot.alert.service import apply_batch
+from bot.alert.service import Received, apply_batches
 from bot.alert.settings import AlertSettings
 from bot.alert.sources import Source
 from bot.alert.sweep import sweep
@@ -46,6 +48,20 @@ ADVISORY_KEY = 0x616C657274
 
 class UnparseableError(Exception):
     pass
+
+
+class _ClaimedElsewhere(Exception):  # noqa: N818  (control flow, never escapes _process_once)
+    """Another processor claimed some of the rows first."""
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    id: int
+    source: str
+    kind: str
+    received_at: datetime
+    body: str
+    assigned: dict[str, str]
 
 
 class AlertProcessor:
@@ -69,6 +85,8 @@ class AlertProcessor:
         self._last_sweep = 0.0
         #: Time source (tests move it forward to reach expiry, windows and min_duration_s).
         self.clock: Callable[[], datetime] = utcnow
+        #: Whether webhooks are arriving right now (set by the wiring to the inbox writer's).
+        self.intake_busy: Callable[[], bool] = lambda: False
 
     def wake(self) -> None:
         self._wake.set()
@@ -88,6 +106,8 @@ class AlertProcessor:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), config.poll_interval_s)
+            if self._wake.is_set() and config.linger_s:
+                await asyncio.sleep(config.linger_s)
             self._wake.clear()
             try:
                 await self.drain()
@@ -101,23 +121,40 @@ class AlertProcessor:
                 await asyncio.sleep(config.poll_interval_s)
 
     async def drain(self) -> int:
-        """Process pending rows until none are left; returns how many were processed."""
+        """Process pending rows until none are left; returns how many were processed.
+
+        While webhooks keep arriving (``intake_busy``), batches are small and the processor
+        pauses between them so that it takes at most ``busy_share`` of the event loop: storms
+        are acknowledged first and processed as fast as the rest allows."""
+        config = self.settings.processor
         total = 0
         while True:
-            done = await self.process_once()
+            busy = self.intake_busy()
+            limit = config.busy_batch_size if busy else config.batch_size
+            started = time.monotonic()
+            done = await self.process_once(limit)
             total += done
-            if done < self.settings.processor.batch_size:
+            if done < limit:
                 return total
+            if busy:
+                await asyncio.sleep(
+                    (time.monotonic() - started) * (1 - config.busy_share) / config.busy_share
+                )
 
-    async def process_once(self) -> int:
+    async def process_once(self, limit: int | None = None) -> int:
+        limit = limit or self.settings.processor.batch_size
         try:
-            return await self._process(limit=self.settings.processor.batch_size)
+            return await self._process(limit=limit)
+        except _ClaimedElsewhere:
+            return 0
         except Exception as exc:
             log.warning("alert batch failed (%s: %s); retrying its rows one by one", type(exc).__name__, exc)
         done = 0
-        for _ in range(self.settings.processor.batch_size):
+        for _ in range(limit):
             try:
                 processed = await self._process(limit=1)
+            except _ClaimedElsewhere:
+                return done
             except UnavailableError:
                 raise  # the database, not the row: retried after a pause, attempts not counted
             except Exception as exc:
@@ -129,37 +166,67 @@ class AlertProcessor:
         return done
 
     async def _process(self, *, limit: int) -> int:
+        """Process the oldest pending rows in one transaction; 0 when none (or another
+        processor took them first).
+
+        Rows are read and parsed before the write transaction starts, so that on SQLite the
+        write lock (which webhook commits wait for) is held only while alerts are applied.
+        The transaction then claims them with ``processed_at IS NULL`` as the condition: if
+        another processor claimed any in between, everything rolls back."""
+        pending = await self._pending(limit)
+        if not pending:
+            return 0
+        received: list[Received] = []
+        unparseable: dict[int, str] = {}
+        for n, row in enumerate(pending, 1):
+            try:
+                received.append(Received(self._parse(row), row.id, row.received_at))
+            except UnparseableError as exc:
+                unparseable[row.id] = str(exc)
+            if n % 10 == 0:
+                await asyncio.sleep(0)  # let webhook requests in between
+        now = self.clock()
+        ids = [row.id for row in pending]
         async with self.gate.hold(), self.db.transaction() as session:
             if not await self._exclusive(session):
                 return 0
-            rows = list(
-                await session.exec(
-                    select(AlertInbox)
-                    .where(col(AlertInbox.processed_at).is_(None))
-                    .order_by(col(AlertInbox.id))
-                    .limit(limit)
-                )
+            connection = await session.connection()
+            claimed = await connection.execute(
+                update(AlertInbox)
+                .where(col(AlertInbox.id).in_(ids), col(AlertInbox.processed_at).is_(None))
+                .values(processed_at=now)
             )
-            now = self.clock()
+            if claimed.rowcount != len(ids):
+                raise _ClaimedElsewhere
+            for row_id, error in unparseable.items():
+                await connection.execute(
+                    update(AlertInbox).where(col(AlertInbox.id) == row_id).values(failed=True, error=error)
+                )
+                self._count_set_aside(row_id, error)
             tx = AlertTxn(session=session, settings=self.settings, now=now)
-            for row in rows:
-                try:
-                    batch = self._parse(row)
-                except UnparseableError as exc:
-                    self._set_aside(row, str(exc))
-                    continue
-                assert row.id is not None
-                await apply_batch(tx, batch, inbox_id=row.id, received_at=row.received_at)
-                row.processed_at = now
-                session.add(row)
+            await apply_batches(tx, received)
             await settle(tx)
         for source, n in tx.stored.items():
             self.metrics.stored.labels(source).inc(n)
         for source, n in tx.deduplicated.items():
             self.metrics.deduplicated.labels(source).inc(n)
-        return len(rows)
+        return len(pending)
 
-    def _parse(self, row: AlertInbox) -> ParsedBatch:
+    async def _pending(self, limit: int) -> list[PendingRow]:
+        inbox = AlertInbox.__table__  # type: ignore[attr-defined]
+        query = (
+            sa_select(
+                inbox.c.id, inbox.c.source, inbox.c.kind, inbox.c.received_at, inbox.c.body, inbox.c.assigned
+            )
+            .where(inbox.c.processed_at.is_(None))
+            .order_by(inbox.c.id)
+            .limit(limit)
+        )
+        async with self.db.session() as session:
+            rows = (await (await session.connection()).execute(query)).all()
+        return [PendingRow(*row) for row in rows]
+
+    def _parse(self, row: PendingRow) -> ParsedBatch:
         source = self.sources.get(row.source)
         if source is None or source.kind != row.kind:
             raise UnparseableError(f"source {row.source!r} ({row.kind}) is no longer configured")
@@ -170,12 +237,15 @@ class AlertProcessor:
         except (InputError, ValueError) as exc:
             raise UnparseableError(f"the stored body no longer parses: {exc}") from None
 
+    def _count_set_aside(self, row_id: int | None, error: str) -> None:
+        self.metrics.inbox_failed.inc()
+        log.error("alert inbox row %s set aside: %s", row_id, error)
+
     def _set_aside(self, row: AlertInbox, error: str) -> None:
         row.failed = True
         row.error = error
         row.processed_at = self.clock()
-        self.metrics.inbox_failed.inc()
-        log.error("alert inbox row %s set aside: %s", row.id, error)
+        self._count_set_aside(row.id, error)
 
     async def _record_failure(self, exc: Exception) -> None:
         """Count a failure on the oldest pending row; set it aside after max_attempts."""

@@ -7,7 +7,10 @@ alert is flapping); which incident an alert feeds is decided per group in ``inci
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.alert.clean import clean, clean_text
 from bot.alert.matchers import match_labels, matches_all
@@ -45,11 +48,63 @@ def group_identity(
     return f"alert:{alert.fingerprint}", None, {}
 
 
+@dataclass(frozen=True)
+class Received:
+    """One processed inbox row: its alerts, its id and when it was received."""
+
+    batch: ParsedBatch
+    inbox_id: int
+    received_at: datetime
+
+
+async def apply_batches(tx: AlertTxn, rows: list[Received]) -> None:
+    """Apply the alerts of several inbox rows, in order, with a handful of queries in all:
+    known alerts, groups and silences are loaded once, new groups created in one flush, and
+    nothing is flushed while applying (the settle step flushes once)."""
+    work = [
+        (row, alert, group_identity(row.batch, alert, tx.settings.grouping))
+        for row in rows
+        for alert in row.batch.alerts
+    ]
+    with tx.session.no_autoflush:
+        await tx.preload(
+            {a.fingerprint for _, a, _ in work}, {key_hash(clean_text(i[0])) for _, _, i in work}
+        )
+        await tx.silences()
+        await _create_groups(tx, [(alert, identity, row.batch.source) for row, alert, identity in work])
+        for n, (row, alert, identity) in enumerate(work, 1):
+            await _apply(tx, row.batch, alert, identity, row.inbox_id, row.received_at)
+            if n % 25 == 0:
+                await asyncio.sleep(0)  # let webhook requests in between
+
+
 async def apply_batch(tx: AlertTxn, batch: ParsedBatch, *, inbox_id: int, received_at: datetime) -> None:
-    identities = [group_identity(batch, a, tx.settings.grouping) for a in batch.alerts]
-    await tx.preload({a.fingerprint for a in batch.alerts}, {key_hash(i[0]) for i in identities})
-    for alert, identity in zip(batch.alerts, identities, strict=True):
-        await _apply(tx, batch, alert, identity, inbox_id, received_at)
+    await apply_batches(tx, [Received(batch, inbox_id, received_at)])
+
+
+async def _create_groups(
+    tx: AlertTxn, items: list[tuple[NormalizedAlert, tuple[str, str | None, dict[str, str]], str]]
+) -> None:
+    """The groups of alerts never seen before, created together (one flush gives their ids)."""
+    created = []
+    for alert, identity, source in items:
+        if alert.fingerprint in tx.alerts:
+            continue
+        key = clean_text(identity[0])
+        digest = key_hash(key)
+        if digest not in tx.groups:
+            label_key = clean_text(identity[1]) if identity[1] is not None else None
+            group = AlertGroup(
+                key_hash=digest, key=key, label_key=label_key, labels=clean(identity[2]), source=source
+            )
+            tx.session.add(group)
+            tx.groups[digest] = group
+            created.append(group)
+    if created:
+        await tx.session.flush()
+        for group in created:
+            assert group.id is not None
+            tx.groups_by_id[group.id] = group
 
 
 async def _apply(
@@ -64,41 +119,44 @@ async def _apply(
     route = tx.settings.route_for(labels).name
     row = tx.alerts.get(alert.fingerprint)
     if row is None:
-        group = await _group(tx, identity, batch.source)
+        group = tx.groups[key_hash(clean_text(identity[0]))]
         assert group.id is not None
+        firing = alert.status == "firing"
         row = Alert(
             fingerprint=alert.fingerprint,
-            source=batch.source,
-            kind=batch.kind,
             status=alert.status,
-            severity=alert.severity,
-            title=clean_text(alert.title),
             group_id=group.id,
+            incident_id=None,
             count=1,
             first_seen_at=received_at,
             last_seen_at=received_at,
             status_changed_at=received_at,
-            starts_at=alert.starts_at or (received_at if alert.status == "firing" else None),
-            ends_at=(alert.ends_at or received_at) if alert.status == "resolved" else None,
+            starts_at=alert.starts_at or (received_at if firing else None),
+            ends_at=None if firing else (alert.ends_at or received_at),
+            silenced_by=None,
+            flapping=False,
+            changes=[],
+            **_latest(alert, batch, route, inbox_id, received_at),
         )
-        _copy_fields(row, alert, batch, route, inbox_id, received_at)
-        tx.session.add(row)
-        tx.alerts[alert.fingerprint] = row
+        tx.alerts[alert.fingerprint] = tx.new_alerts[alert.fingerprint] = row
         tx.stored[batch.source] += 1
     else:
         row.count += 1
         row.last_seen_at = received_at
+        row.last_inbox_id = inbox_id
         if _stale(row, alert):
             tx.deduplicated[batch.source] += 1
             return
         group = await tx.group_by_id(row.group_id)
         acknowledged_now = alert.acknowledged and not row.acknowledged
-        _copy_fields(row, alert, batch, route, inbox_id, received_at)
+        for name, value in _latest(alert, batch, route, inbox_id, received_at).items():
+            if getattr(row, name) != value:  # unchanged fields stay clean: no UPDATE for them
+                setattr(row, name, value)
         if alert.status != row.status:
             await _status_change(tx, row, alert, received_at)
         else:
             tx.deduplicated[batch.source] += 1
-            if alert.starts_at is not None and alert.status == "firing":
+            if alert.starts_at is not None and alert.status == "firing" and row.starts_at != alert.starts_at:
                 row.starts_at = alert.starts_at
         if acknowledged_now and row.incident_id is not None:
             tx.notes.add(await tx.incident(row.incident_id), "alert_acknowledged", row)
@@ -107,29 +165,27 @@ async def _apply(
         tx.touch(group, row)
 
 
-def _copy_fields(
-    row: Alert, alert: NormalizedAlert, batch: ParsedBatch, route: str, inbox_id: int, received_at: datetime
-) -> None:
-    """What the latest delivery says about the alert (not its status: see _status_change)."""
-    row.source = batch.source
-    row.kind = batch.kind
-    row.severity = alert.severity
-    row.raw_severity = clean_text(alert.raw_severity[:200]) if alert.raw_severity else None
-    row.title = clean_text(alert.title)
-    row.description = clean_text(alert.description) if alert.description is not None else None
-    row.labels = clean(alert.labels)
-    row.annotations = clean(alert.annotations)
-    row.links = clean([link.model_dump() for link in alert.links])
-    row.raw = clean(alert.raw)
-    row.route = route
-    row.last_inbox_id = inbox_id
-    row.acknowledged = alert.acknowledged
-    firing = alert.status == "firing"
-    row.expires_at = (
-        received_at + timedelta(seconds=alert.expires_in_s)
-        if firing and alert.expires_in_s is not None
-        else None
-    )
+def _latest(
+    alert: NormalizedAlert, batch: ParsedBatch, route: str, inbox_id: int, received_at: datetime
+) -> dict[str, Any]:
+    """What the latest delivery says about the alert (its status is handled apart)."""
+    expires = alert.expires_in_s is not None and alert.status == "firing"
+    return {
+        "source": batch.source,
+        "kind": batch.kind,
+        "severity": alert.severity,
+        "raw_severity": clean_text(alert.raw_severity[:200]) if alert.raw_severity else None,
+        "title": clean_text(alert.title),
+        "description": clean_text(alert.description) if alert.description is not None else None,
+        "labels": clean(alert.labels),
+        "annotations": clean(alert.annotations),
+        "links": clean([link.model_dump() for link in alert.links]),
+        "raw": clean(alert.raw),
+        "route": route,
+        "last_inbox_id": inbox_id,
+        "acknowledged": alert.acknowledged,
+        "expires_at": received_at + timedelta(seconds=alert.expires_in_s or 0) if expires else None,
+    }
 
 
 def _stale(row: Alert, alert: NormalizedAlert) -> bool:
@@ -184,16 +240,3 @@ async def _silence(tx: AlertTxn, row: Alert, labels: dict[str, str]) -> None:
                     )
             return
     row.silenced_by = None
-
-
-async def _group(tx: AlertTxn, identity: tuple[str, str | None, dict[str, str]], source: str) -> AlertGroup:
-    key, label_key, labels = clean_text(identity[0]), identity[1], clean(identity[2])
-    label_key = clean_text(label_key) if label_key is not None else None
-    digest = key_hash(key)
-    group = tx.groups.get(digest)
-    if group is None:
-        group = AlertGroup(key_hash=digest, key=key, label_key=label_key, labels=labels, source=source)
-        tx.session.add(group)
-        await tx.session.flush()
-        tx.groups[digest] = group
-    return group

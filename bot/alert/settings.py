@@ -169,8 +169,18 @@ class IntakeSettings(_Section):
 
 
 class ProcessorSettings(_Section):
+    #: Off: this process only accepts webhooks into the inbox; another replica (same
+    #: PostgreSQL database) processes them.
+    enabled: bool = True
     #: Inbox rows normalized, deduped and routed per transaction.
-    batch_size: int = Field(default=100, ge=1, le=10_000)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    #: While webhooks keep arriving (a storm), intake comes first: the processor takes
+    #: smaller batches and at most this share of the bot's time, and catches up afterwards.
+    busy_batch_size: int = Field(default=50, ge=1, le=10_000)
+    busy_share: float = Field(default=0.25, gt=0, le=1)
+    #: After a wake-up, wait this long so that rows arriving together share one transaction
+    #: (fewer, larger transactions; one timeline event for alerts joining together).
+    linger_s: float = Field(default=0.1, ge=0, le=10)
     #: Poll for rows written by other replicas this often (own rows wake it at once).
     poll_interval_s: float = Field(default=1.0, gt=0)
     #: Expiry, pending groups, flapping and ended silences are checked this often.

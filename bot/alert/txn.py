@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
+from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +24,17 @@ from bot.alert.notes import Notes
 from bot.alert.settings import AlertSettings
 from bot.incident import service as incidents
 from bot.incident.models import Incident
+
+T = TypeVar("T")
+_ALERT_COLUMNS = [c.name for c in Alert.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+
+#: Values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+_CHUNK = 500
+
+
+def _chunks(values: list[T]) -> Iterator[list[T]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
 
 
 def key_hash(key: str) -> str:
@@ -33,6 +47,9 @@ class GroupWork:
 
     group: AlertGroup
     alerts: dict[str, Alert] = field(default_factory=dict)
+    #: Alerts first seen in this transaction: kept out of the ORM session and inserted
+    #: together, already attached to their incident, by ``insert_new_alerts``.
+    new_alerts: dict[str, Alert] = field(default_factory=dict)
 
 
 @dataclass
@@ -41,7 +58,11 @@ class AlertTxn:
     settings: AlertSettings
     now: datetime
     alerts: dict[str, Alert] = field(default_factory=dict)
+    #: Alerts first seen in this transaction: kept out of the ORM session and inserted
+    #: together, already attached to their incident, by ``insert_new_alerts``.
+    new_alerts: dict[str, Alert] = field(default_factory=dict)
     groups: dict[str, AlertGroup] = field(default_factory=dict)
+    groups_by_id: dict[int, AlertGroup] = field(default_factory=dict)
     incidents: dict[int, Incident] = field(default_factory=dict)
     notes: Notes = field(default_factory=Notes)
     touched: dict[int, GroupWork] = field(default_factory=dict)
@@ -61,25 +82,59 @@ class AlertTxn:
             self.incidents[incident_id] = incident
         return incident
 
+    async def lock_incidents(self, incident_ids: set[int]) -> None:
+        """Lock (and load) several incidents in one query."""
+        wanted = sorted(i for i in incident_ids if i not in self.incidents)
+        for chunk in _chunks(wanted):
+            rows = await self.session.exec(
+                select(Incident)
+                .where(col(Incident.id).in_(chunk))
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            for incident in rows:
+                assert incident.id is not None
+                self.incidents[incident.id] = incident
+
     async def preload(self, fingerprints: set[str], group_hashes: set[str]) -> None:
-        """Load the known alerts and groups of a batch in two queries."""
-        missing = [fp for fp in fingerprints if fp not in self.alerts]
-        if missing:
-            rows = await self.session.exec(select(Alert).where(col(Alert.fingerprint).in_(missing)))
+        """Load the known alerts of a batch and all the groups it needs, a few queries in all."""
+        missing = sorted(fp for fp in fingerprints if fp not in self.alerts)
+        for chunk in _chunks(missing):
+            rows = await self.session.exec(select(Alert).where(col(Alert.fingerprint).in_(chunk)))
             self.alerts.update({row.fingerprint: row for row in rows})
-        wanted = [h for h in group_hashes if h not in self.groups]
-        if wanted:
-            found = await self.session.exec(select(AlertGroup).where(col(AlertGroup.key_hash).in_(wanted)))
-            self.groups.update({g.key_hash: g for g in found})
+        group_ids = {a.group_id for a in self.alerts.values()} - set(self.groups_by_id)
+        for id_chunk in _chunks(sorted(group_ids)):
+            self._add_groups(
+                await self.session.exec(select(AlertGroup).where(col(AlertGroup.id).in_(id_chunk)))
+            )
+        wanted = sorted(h for h in group_hashes if h not in self.groups)
+        for chunk in _chunks(wanted):
+            self._add_groups(
+                await self.session.exec(select(AlertGroup).where(col(AlertGroup.key_hash).in_(chunk)))
+            )
+
+    async def insert_new_alerts(self) -> None:
+        """One INSERT (executemany) for every alert first seen in this transaction."""
+        if not self.new_alerts:
+            return
+        rows = [{name: getattr(alert, name) for name in _ALERT_COLUMNS} for alert in self.new_alerts.values()]
+        await (await self.session.connection()).execute(insert(Alert), rows)
+        self.new_alerts.clear()
+
+    def _add_groups(self, groups: Iterable[AlertGroup]) -> None:
+        for group in groups:
+            assert group.id is not None
+            self.groups[group.key_hash] = group
+            self.groups_by_id[group.id] = group
 
     async def group_by_id(self, group_id: int) -> AlertGroup:
-        for group in self.groups.values():
-            if group.id == group_id:
-                return group
-        found = await self.session.get(AlertGroup, group_id)
-        assert found is not None, f"alert group {group_id} vanished"
-        self.groups[found.key_hash] = found
-        return found
+        group = self.groups_by_id.get(group_id)
+        if group is None:
+            found = await self.session.get(AlertGroup, group_id)
+            assert found is not None, f"alert group {group_id} vanished"
+            self._add_groups([found])
+            group = found
+        return group
 
     def touch(self, group: AlertGroup, alert: Alert | None = None) -> None:
         assert group.id is not None

@@ -5,7 +5,7 @@ Answers, in the order they are decided:
     404  no source of that name                   401  credentials missing or wrong (nothing stored)
     413  body over the limit (checked while read) 400  not JSON (names the error)
     422  JSON of the wrong shape (names the field) 503  not committed (Retry-After; senders retry)
-    202  committed: {"status": "success", "alerts": n, "inbox_id": id, ...assigned keys}
+    202  committed: {"status": "success", "message": "Event processed", "alerts": n, ...assigned keys}
 
 Nothing a sender posts may produce a 500: Alertmanager drops a notification on a 4xx and
 retries on a 5xx, so a 5xx is reserved for "we could not store it, try again".
@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.alert.intake import InboxEntry, InboxWriter
 from bot.alert.metrics import AlertMetrics
@@ -148,7 +151,7 @@ class WebhookReceiver:
                 alert_count=len(batch.alerts),
             )
             try:
-                reply["inbox_id"] = await self.writer.submit(entry)
+                await self.writer.submit(entry)
             except UnavailableError as exc:
                 return self._refuse(
                     source, "unavailable", 503, exc.to_dict(), {"Retry-After": self.retry_after}
@@ -195,3 +198,46 @@ def _challenge(source: Source) -> dict[str, str]:
     if isinstance(source.auth, BearerWebhookAuth):
         return {"WWW-Authenticate": "Bearer"}
     return {}
+
+
+class WebhookFastPath:
+    """Pure ASGI middleware that serves ``POST /webhooks/{source}`` before the framework stack.
+
+    Webhooks are the bot's one hot path (storms of thousands per second); every other request
+    goes through FastAPI as usual. Installed outermost, it skips routing across all routes,
+    the exception middleware and the (BaseHTTPMiddleware) request-metrics middleware, and
+    records the same request metrics itself. The FastAPI route of the same path documents the
+    endpoint in OpenAPI and serves it when this middleware is not installed.
+    """
+
+    PREFIX = "/webhooks/"
+    ROUTE = "/webhooks/{source}"
+
+    def __init__(
+        self, app: ASGIApp, receiver: WebhookReceiver, requests: Counter, latency: Histogram
+    ) -> None:
+        self.app = app
+        self.receiver = receiver
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        name = path[len(self.PREFIX) :] if path.startswith(self.PREFIX) else ""
+        if not name or "/" in name or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await self.receiver.receive(name, Request(scope, receive))
+            status = response.status_code
+            await response(scope, receive, send)
+        except Exception:
+            log.exception("webhook %s failed", path)
+            await _json(
+                500, {"detail": "internal error; the bot's log has the details", "code": "internal_error"}
+            )(scope, receive, send)
+        finally:
+            self.requests.labels("POST", self.ROUTE, str(status)).inc()
+            self.latency.labels("POST", self.ROUTE).observe(time.perf_counter() - started)

@@ -10,7 +10,7 @@ from bot.alert.intake import InboxWriter, WriteGate
 from bot.alert.metrics import alert_metrics
 from bot.alert.processor import AlertProcessor
 from bot.alert.sources import resolve_sources
-from bot.alert.webhook import WebhookReceiver
+from bot.alert.webhook import WebhookFastPath, WebhookReceiver
 from bot.runtime import Runtime
 
 
@@ -23,15 +23,24 @@ def install_alerts(app: FastAPI, runtime: Runtime) -> None:
     gate = WriteGate(enabled=runtime.db.is_sqlite)
     processor = AlertProcessor(runtime.db, settings, sources, metrics, gate)
     writer = InboxWriter(runtime.db, settings.intake, gate, on_commit=processor.wake)
+    processor.intake_busy = writer.busy
     # Started in this order and stopped in reverse: the writer commits what it holds before
     # the processor stops.
-    runtime.components.extend([processor, writer])
-    app.state.alert_webhooks = WebhookReceiver(
+    runtime.components.extend([processor, writer] if settings.processor.enabled else [writer])
+    receiver = WebhookReceiver(
         sources,
         writer,
         metrics,
         max_body_bytes=settings.intake.max_body_bytes,
         retry_after_s=settings.intake.retry_after_s,
+    )
+    app.state.alert_webhooks = receiver
+    # Outermost: webhooks skip the framework stack (see WebhookFastPath).
+    app.add_middleware(
+        WebhookFastPath,
+        receiver=receiver,
+        requests=runtime.metrics.requests,
+        latency=runtime.metrics.latency,
     )
     app.state.alert_processor = processor
     app.include_router(views.webhooks)
