@@ -19,6 +19,8 @@ from bot.alert.settings import GroupingSettings
 from bot.alert.txn import AlertTxn, key_hash
 from integrations.sources.model import NormalizedAlert, ParsedBatch
 
+#: ``expires_in_s`` above this (ten years) means "never expires".
+MAX_EXPIRY_S = 10 * 365 * 24 * 3600
 #: Sender group keys that gather several alerts into one notification.
 SENDER_GROUP_KINDS = frozenset({"alertmanager", "grafana", "generic"})
 
@@ -169,7 +171,10 @@ def _latest(
     alert: NormalizedAlert, batch: ParsedBatch, route: str, inbox_id: int, received_at: datetime
 ) -> dict[str, Any]:
     """What the latest delivery says about the alert (its status is handled apart)."""
-    expires = alert.expires_in_s is not None and alert.status == "firing"
+    # Longer than any alert lives (and than datetime can add): the same as never expiring.
+    expires = (
+        alert.expires_in_s is not None and alert.status == "firing" and alert.expires_in_s <= MAX_EXPIRY_S
+    )
     return {
         "source": batch.source,
         "kind": batch.kind,

@@ -168,6 +168,13 @@ async def test_an_alert_not_sent_again_in_time_expires(bot: Bot) -> None:
     )
 
 
+async def test_an_expiry_too_far_away_never_expires(bot: Bot) -> None:
+    await bot.send("generic", ml_alert(expires_in_s=2**70))
+    (alert,) = await bot.alerts()
+    assert alert.expires_at is None and alert.status == "firing"
+    assert not [row for row in await bot.inbox() if row.failed]
+
+
 async def test_the_processor_purges_old_processed_inbox_rows(bot_factory: BotFactory) -> None:
     async with bot_factory(processor={"sweep_interval_s": 3600, "inbox_retention_s": 3600}) as bot:
         await bot.send("alertmanager", _am("a"))
