@@ -9,6 +9,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
 from bot.web.metrics import Metrics
+from integrations.base import ActionRegistry
 
 
 class Component(Protocol):
@@ -26,6 +27,7 @@ class Runtime:
     bus: EventBus = field(default_factory=EventBus)
     metrics: Metrics = field(default_factory=Metrics)
     components: list[Component] = field(default_factory=list)
+    actions: ActionRegistry = field(default_factory=ActionRegistry)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
