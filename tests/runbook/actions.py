@@ -38,8 +38,11 @@ class Store:
     plans: list[tuple[str, str]] = field(default_factory=list)
     #: Failures to raise on the next applies of a key: "retryable", "rejected", "boom".
     failures: dict[str, list[str]] = field(default_factory=dict)
-    #: Seconds an apply of a key sleeps (before setting the value).
-    delays: dict[str, float] = field(default_factory=dict)
+    #: Seconds the next applies of a key sleep before setting the value (one entry per apply).
+    delays: dict[str, list[float]] = field(default_factory=dict)
+    #: Seconds the next applies of a key hang after setting the value (its outcome is then
+    #: unknown to a caller that times out).
+    hangs: dict[str, list[float]] = field(default_factory=dict)
 
     def fail(self, key: str, *kinds: str) -> None:
         self.failures.setdefault(key, []).extend(kinds)
@@ -86,12 +89,15 @@ class SetAction(BaseAction[SetParams]):
             if kind == "rejected":
                 raise RejectedIntegrationError(f"store refuses {params.key}", system="store", status=403)
             raise RuntimeError(f"unexpected failure on {params.key}")
-        delay = self.store.delays.get(params.key)
-        if delay:
-            await asyncio.sleep(delay)
+        delays = self.store.delays.get(params.key)
+        if delays:
+            await asyncio.sleep(delays.pop(0))
         before = self.store.values.get(params.key)
         self.store.values[params.key] = params.value
         self.store.applies.append((self.name, params.key, params.value))
+        hangs = self.store.hangs.get(params.key)
+        if hangs:
+            await asyncio.sleep(hangs.pop(0))
         return ActionResult(
             target=self.target(params),
             before={"value": before},
