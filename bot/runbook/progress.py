@@ -67,11 +67,12 @@ async def finish(
     ended_by: str | None = None,
     **data: Any,
 ) -> None:
-    """Move ``run`` to a final state: steps not reached are skipped, locks released."""
+    """Move ``run`` to a final state: steps not reached are skipped (undos not reached stay
+    pending, to be retried), locks released."""
     assert run.id is not None
     now = utcnow()
     skipped = []
-    for row in await steps_of(session, run.id):
+    for row in await steps_of(session, run.id, Phase.DO):
         if row.status == StepStatus.PENDING.value:
             row.status = StepStatus.SKIPPED.value
             session.add(row)
