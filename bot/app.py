@@ -16,6 +16,8 @@ from bot import __version__
 from bot.audit import views as audit_views
 from bot.config import Settings
 from bot.incident import views as incident_views
+from bot.runbook import views as runbook_views
+from bot.runbook.install import install as install_runbooks
 from bot.runtime import Runtime
 from bot.web import health
 from bot.web.errors import install_error_handlers
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime.build(settings)
+    install_runbooks(runtime)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -54,4 +57,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(incident_views.router)
     app.include_router(audit_views.router)
+    app.include_router(runbook_views.router)
     return app

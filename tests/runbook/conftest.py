@@ -77,6 +77,12 @@ async def rt(db_url: str, runbooks_dir: Path, store: Store) -> AsyncIterator[Run
     await runtime.db.dispose()
 
 
+@pytest.fixture
+def runtime(rt: Runtime) -> Runtime:
+    """The runtime of the ``client`` and ``tokens`` fixtures: this folder's actions and runbooks."""
+    return rt
+
+
 async def declare(
     runtime: Runtime,
     *,
