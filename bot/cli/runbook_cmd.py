@@ -258,7 +258,7 @@ def run_(
     _exit_for(result)
 
 
-def _decision(what: str, call: Callable[[Runtime, str], Awaitable[RunOut]], ref: str, wait: bool) -> None:
+def _decision(call: Callable[[Runtime, str], Awaitable[RunOut]], ref: str, wait: bool) -> None:
     runtime = _runtime()
 
     async def _go() -> RunOut:
