@@ -40,6 +40,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                     await component.stop()
                 except Exception:
                     log.exception("stopping %s failed", type(component).__name__)
+            await runtime.integrations.aclose()
             await runtime.db.dispose()
 
     app = FastAPI(
