@@ -17,6 +17,7 @@ Monitors that never send "resolved" set ``expires_in_s`` (per alert, by path) or
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections import defaultdict
 from collections.abc import Mapping
@@ -238,7 +239,7 @@ def _expires(mapping: GenericMapping, reader: _Reader) -> int | None:
     if value is MISSING or value is None:
         return mapping.default_expires_in_s
     where = reader.where(mapping.expires_in_s or "")
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value.strip()):
         value = int(value.strip())
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)

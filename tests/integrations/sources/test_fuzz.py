@@ -6,6 +6,7 @@ Never another exception type: a webhook endpoint answers 422 to a bad body, neve
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import pytest
@@ -18,8 +19,9 @@ from integrations.sources.model import ParsedBatch
 from integrations.sources.registry import builtin_mapping, decode_json, parse_webhook
 from tests.integrations.sources.conftest import NOW, load
 
-FUZZ = settings(max_examples=100, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+#: FUZZ_EXAMPLES=5000 for a longer hunt.
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")), deadline=None,
+                database=None, suppress_health_check=[HealthCheck.too_slow])
 
 TIMES = ["2026-11-20T03:12:05.123456789Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
          "9999-12-31T23:59:59-14:00", "1763632800000", "1e400", "P1", "Recovered", "firing",
@@ -130,7 +132,8 @@ def test_arbitrary_bytes(raw: bytes) -> None:
 
 EDGE_VALUES: list[Any] = [
     None, True, False, 0, -1, 1.5, 10**4000, -(10**400), 1e308, float("nan"), float("inf"),
-    "", " ", "\ud800", "x" * 300, [], [1], {}, {"a": {"b": [None]}}, *TIMES,
+    "", " ", "\ud800", "x" * 300, "²", "١٢", "9" * 5000, "-0", "1e3",
+    [], [1], {}, {"a": {"b": [None]}}, *TIMES,
 ]
 
 
