@@ -48,10 +48,10 @@ class QueryResult:
         return not self.samples
 
     def describe(self, limit: int = 5) -> str:
-        """A short human description: the value, or the first ``limit`` series."""
+        """A short human description: the value of one series, or the first ``limit``."""
         if not self.samples:
             return "no data"
-        if len(self.samples) == 1 and not self.samples[0].labels:
+        if len(self.samples) == 1:  # its labels are in the details; the value is the news
             return format_value(self.samples[0].value)
         shown = ", ".join(s.describe() for s in self.samples[:limit])
         more = len(self.samples) - limit

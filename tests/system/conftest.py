@@ -1,0 +1,3 @@
+"""Session fixtures of the system tests (each starts a real server on first use)."""
+
+from tests.system.fixtures.prometheus import prometheus_server  # noqa: F401
