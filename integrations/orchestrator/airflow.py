@@ -32,7 +32,7 @@ from integrations.orchestrator.common import (
 from integrations.orchestrator.config import AirflowConfig
 from integrations.orchestrator.protocol import RunInfo, ScheduleState
 
-#: Fetch a new JWT this long before the old one expires.
+#: Fetch a new JWT this long before the old one expires (at most a quarter of its life).
 _TOKEN_MARGIN_S = 60.0
 _STALE = (
     "the DAG is stale (its file is gone or no longer defines it): Airflow will not schedule it"
@@ -60,7 +60,7 @@ class AirflowOrchestrator:
         self._server_version: str | None = None
         self._clock = clock
         self._token: SecretStr | None = None
-        self._token_expires_at: float | None = None
+        self._refresh_at: float | None = None
 
     @classmethod
     def from_config(
@@ -69,12 +69,13 @@ class AirflowOrchestrator:
         config: AirflowConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> AirflowOrchestrator:
         client = ServiceClient(
             kind="Airflow", base_url=str(config.url), policy=config.http, transport=transport
         )
         credentials = Credentials.from_config(config.auth)
-        return cls(name, client, credentials, api_version=config.api_version)
+        return cls(name, client, credentials, api_version=config.api_version, clock=clock)
 
     @property
     def url(self) -> str:
@@ -238,8 +239,7 @@ class AirflowOrchestrator:
             return (creds.basic_header() or creds.bearer_header()), False
         fresh = False
         if self._token is None or (
-            self._token_expires_at is not None
-            and self._clock() >= self._token_expires_at - _TOKEN_MARGIN_S
+            self._refresh_at is not None and self._clock() >= self._refresh_at
         ):
             await self._fetch_token()
             fresh = True
@@ -268,19 +268,26 @@ class AirflowOrchestrator:
                 hint="check that the auth manager issues JWTs at /auth/token",
             )
         self._token = SecretStr(token)
-        self._token_expires_at = _jwt_expiry(token)
+        self._refresh_at = _refresh_time(token, self._clock())
 
 
 def _quote(dag_id: str) -> str:
     return quote(dag_id, safe="")
 
 
-def _jwt_expiry(token: str) -> float | None:
-    """The ``exp`` claim, read without verifying: only to refresh before it lapses."""
+def _refresh_time(token: str, now: float) -> float | None:
+    """When to fetch the next token, from the ``exp`` claim (read, not verified).
+
+    None when the token carries no expiry: then only a 401/403 replaces it.
+    """
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        exp = claims.get("exp")
-        return float(exp) if isinstance(exp, int | float) else None
-    except (IndexError, ValueError, AttributeError):
+    except (IndexError, ValueError):
         return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if not isinstance(exp, int | float):
+        return None
+    issued = claims.get("iat")
+    lifetime = exp - issued if isinstance(issued, int | float) else exp - now
+    return float(exp) - min(_TOKEN_MARGIN_S, max(lifetime, 0) / 4)
