@@ -36,9 +36,7 @@ class IncidentBotError(Exception):
     http_status: int = 500
     code: str = "internal_error"
 
-    def __init__(
-        self, message: str, *, hint: str | None = None, **context: Any
-    ) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, **context: Any) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -76,9 +74,7 @@ class RunbookValidationError(InputError):
         field: str | None = None,
         hint: str | None = None,
     ) -> None:
-        where = ", ".join(
-            f"{k} {v}" for k, v in (("file", file), ("step", step), ("field", field)) if v
-        )
+        where = ", ".join(f"{k} {v}" for k, v in (("file", file), ("step", step), ("field", field)) if v)
         super().__init__(
             f"{where}: {message}" if where else message,
             hint=hint,

@@ -78,7 +78,7 @@ class CircuitBreaker:
 
 
 @dataclass
-class _Retryable(Exception):
+class _RetryableError(Exception):
     error: RetryableIntegrationError
 
 
@@ -112,9 +112,7 @@ class ServiceClient:
             auth=auth,
             transport=transport,
             verify=self.policy.verify_tls,
-            timeout=httpx.Timeout(
-                self.policy.read_timeout_s, connect=self.policy.connect_timeout_s
-            ),
+            timeout=httpx.Timeout(self.policy.read_timeout_s, connect=self.policy.connect_timeout_s),
         )
 
     async def aclose(self) -> None:
@@ -142,16 +140,18 @@ class ServiceClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),
             wait=wait_exponential_jitter(
-                initial=self.policy.backoff_initial_s, max=self.policy.backoff_max_s
+                multiplier=self.policy.backoff_initial_s,
+                max=self.policy.backoff_max_s,
+                jitter=self.policy.backoff_initial_s,
             ),
-            retry=retry_if_exception_type(_Retryable),
+            retry=retry_if_exception_type(_RetryableError),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
                     return await self._send_once(method, path, call, ok_statuses, kwargs)
-        except _Retryable as exc:
+        except _RetryableError as exc:
             raise exc.error from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -175,7 +175,7 @@ class ServiceClient:
             response = await self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             self.breaker.record_failure()
-            raise _Retryable(
+            raise _RetryableError(
                 RetryableIntegrationError(
                     f"{self.system}: timed out on {call}",
                     system=self.system,
@@ -185,7 +185,7 @@ class ServiceClient:
             ) from exc
         except httpx.TransportError as exc:
             self.breaker.record_failure()
-            raise _Retryable(
+            raise _RetryableError(
                 RetryableIntegrationError(
                     f"{self.system}: cannot connect on {call} ({type(exc).__name__})",
                     system=self.system,
@@ -202,15 +202,11 @@ class ServiceClient:
         hint = _HINTS.get(status)
         if status == 429 or status >= 500:
             self.breaker.record_failure()
-            raise _Retryable(
-                RetryableIntegrationError(
-                    message, system=self.system, call=call, status=status, hint=hint
-                )
+            raise _RetryableError(
+                RetryableIntegrationError(message, system=self.system, call=call, status=status, hint=hint)
             )
         self.breaker.record_success()
-        raise RejectedIntegrationError(
-            message, system=self.system, call=call, status=status, hint=hint
-        )
+        raise RejectedIntegrationError(message, system=self.system, call=call, status=status, hint=hint)
 
 
 def error_reason(response: httpx.Response) -> str:
@@ -221,10 +217,6 @@ def error_reason(response: httpx.Response) -> str:
         text = response.text.strip().splitlines()
         return text[0][:200] if text else ""
     if isinstance(body, dict):
-        parts = [
-            str(body[k])
-            for k in ("error_code", "reason", "message", "detail", "error")
-            if k in body and body[k]
-        ]
+        parts = [str(body[k]) for k in ("error_code", "reason", "message", "detail", "error") if body.get(k)]
         return ": ".join(parts)[:300]
     return str(body)[:200]

@@ -50,8 +50,9 @@ def ensure_venv(name: str, requirements: Sequence[str], python: str | None = Non
     return venv / "bin"
 
 
-def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None,
-              ok: Sequence[int] = (200,)) -> None:
+def wait_http(
+    url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None, ok: Sequence[int] = (200,)
+) -> None:
     """Poll ``url`` until it answers one of ``ok`` or the deadline passes."""
     deadline = time.monotonic() + timeout_s
     last: str = ""
@@ -70,14 +71,26 @@ def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None =
 
 
 @contextlib.contextmanager
-def running(cmd: Sequence[str], *, ready_url: str, timeout_s: float = 120.0,
-            env: dict[str, str] | None = None, cwd: Path | None = None,
-            log: Path | None = None, ok: Sequence[int] = (200,)) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    cmd: Sequence[str],
+    *,
+    ready_url: str,
+    timeout_s: float = 120.0,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    log: Path | None = None,
+    ok: Sequence[int] = (200,),
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``cmd`` until the block ends; wait for ``ready_url`` first. Output goes to ``log``."""
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        list(cmd), env={**os.environ, **(env or {})}, cwd=cwd, stdout=out,
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        list(cmd),
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         try:

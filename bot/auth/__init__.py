@@ -1,0 +1,1 @@
+"""API tokens with scopes, and who is acting (actors)."""

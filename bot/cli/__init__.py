@@ -1,0 +1,18 @@
+"""The ``incident-bot`` command. Thin: parse, call services and flows, print.
+
+Sub-commands live in one module each and are registered here.
+"""
+
+from __future__ import annotations
+
+from bot.cli import db_cmd, incident_cmd, serve_cmd, token_cmd
+from bot.cli.common import app
+
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(token_cmd.app, name="token")
+app.add_typer(incident_cmd.app, name="incident")
+serve_cmd.register(app)
+
+
+def main() -> None:
+    app()

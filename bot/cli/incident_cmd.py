@@ -1,0 +1,167 @@
+"""incident-bot incident ...: read and change incidents from a terminal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import actor, console, database, run
+from bot.incident import flows
+from bot.incident.domain import Role, Severity, Status
+from bot.incident.schemas import (
+    IncidentCreate,
+    IncidentOut,
+    IncidentQuery,
+    IncidentUpdate,
+    RoleChange,
+    TimelineEventOut,
+)
+
+app = typer.Typer(help="Incidents: list, show, declare, update.", no_args_is_help=True)
+
+_SEV_STYLE = {"SEV1": "bold red", "SEV2": "red", "SEV3": "yellow", "SEV4": "cyan"}
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+@app.command("list")
+def list_(
+    status: Annotated[list[Status] | None, typer.Option("--status", help="Repeatable.")] = None,
+    severity: Annotated[list[Severity] | None, typer.Option("--severity", help="Repeatable.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only unresolved incidents.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """List incidents, newest first."""
+    query = IncidentQuery(status=status or [], severity=severity or [], open_only=open_only, limit=limit)
+
+    async def _list() -> tuple[list[IncidentOut], int]:
+        async with database() as db:
+            return await flows.list_incidents(db, query)
+
+    items, total = run(_list)
+    table = Table("ref", "sev", "status", "title", "commander", "declared", title=f"{total} incident(s)")
+    for i in items:
+        commander = i.roles.get(Role.COMMANDER.value)
+        table.add_row(
+            i.ref,
+            f"[{_SEV_STYLE[i.severity.value]}]{i.severity.value}[/]",
+            i.status.value,
+            i.title,
+            commander.assignee if commander else "—",
+            _when(i.declared_at),
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(ref: Annotated[str, typer.Argument(help="INC-n")]) -> None:
+    """Show one incident with its roles and timeline."""
+
+    async def _show() -> tuple[IncidentOut, list[TimelineEventOut]]:
+        async with database() as db:
+            return await flows.get_incident(db, ref), await flows.get_timeline(db, ref)
+
+    incident, events = run(_show)
+    sev = incident.severity.value
+    console.print(f"[bold]{incident.ref}[/bold]  [{_SEV_STYLE[sev]}]{sev}[/]  {incident.status.value}")
+    console.print(f"[bold]{incident.title}[/bold]")
+    if incident.summary:
+        console.print(incident.summary)
+    for label, value in (
+        ("models", ", ".join(incident.models)),
+        ("services", ", ".join(incident.services)),
+        ("labels", ", ".join(f"{k}={v}" for k, v in incident.labels.items())),
+        ("channel", incident.chat_channel_name and f"#{incident.chat_channel_name}"),
+    ):
+        if value:
+            console.print(f"  {label}: {value}")
+    for role in Role:
+        holder = incident.roles.get(role.value)
+        console.print(f"  {role.display}: {holder.assignee if holder else '—'}")
+    for label, when in (
+        ("detected", incident.detected_at),
+        ("declared", incident.declared_at),
+        ("acknowledged", incident.acknowledged_at),
+        ("mitigated", incident.mitigated_at),
+        ("resolved", incident.resolved_at),
+        ("closed", incident.closed_at),
+    ):
+        console.print(f"  {label}: {_when(when)}")
+    table = Table("time (UTC)", "who", "what", title="timeline")
+    for e in events:
+        table.add_row(e.at.strftime("%H:%M:%S"), f"{e.actor} ({e.interface})", e.text)
+    console.print(table)
+
+
+@app.command("declare")
+def declare(
+    title: Annotated[str, typer.Option(help="What is wrong, in a line.")],
+    severity: Annotated[Severity, typer.Option()] = Severity.SEV3,
+    summary: Annotated[str, typer.Option()] = "",
+    model: Annotated[list[str] | None, typer.Option(help="Affected model; repeatable.")] = None,
+    service: Annotated[list[str] | None, typer.Option(help="Affected service; repeatable.")] = None,
+) -> None:
+    """Declare an incident."""
+    data = IncidentCreate(
+        title=title, severity=severity, summary=summary, models=model or [], services=service or []
+    )
+
+    async def _declare() -> IncidentOut:
+        async with database() as db:
+            return await flows.declare_incident(db, data, actor())
+
+    incident = run(_declare)
+    console.print(f"declared {incident.ref}: {incident.title} ({incident.severity.value})")
+
+
+@app.command("update")
+def update(
+    ref: str,
+    status: Annotated[Status | None, typer.Option()] = None,
+    severity: Annotated[Severity | None, typer.Option()] = None,
+    title: Annotated[str | None, typer.Option()] = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Change status, severity or title."""
+    body = IncidentUpdate(status=status, severity=severity, title=title, reason=reason)
+
+    async def _update() -> IncidentOut:
+        async with database() as db:
+            return await flows.update_incident(db, ref, body, actor())
+
+    incident = run(_update)
+    console.print(f"{incident.ref}: {incident.severity.value}, {incident.status.value}, {incident.title}")
+
+
+@app.command("note")
+def note(ref: str, text: str) -> None:
+    """Add a note to the timeline."""
+
+    async def _note() -> None:
+        async with database() as db:
+            await flows.add_note(db, ref, text, actor())
+
+    run(_note)
+    console.print(f"note added to {ref.upper()}")
+
+
+@app.command("assign")
+def assign(ref: str, role: Role, person: str) -> None:
+    """Assign a role (a hand-over if someone holds it)."""
+
+    async def _assign() -> RoleChange:
+        async with database() as db:
+            return await flows.assign_role(db, ref, role, person, actor())
+
+    change = run(_assign)
+    if not change.changed:
+        console.print(f"{person} already is the {role.display.lower()}")
+    elif change.previous:
+        console.print(f"{role.display} handed over from {change.previous} to {person}")
+    else:
+        console.print(f"{role.display}: {person}")

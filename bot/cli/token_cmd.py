@@ -1,0 +1,68 @@
+"""incident-bot token ...: API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.auth import service
+from bot.auth.service import Scope
+from bot.cli.common import actor, console, database, run
+
+app = typer.Typer(help="API tokens (bearer, with scopes read/write/admin).", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="A name that says who uses the token.")],
+    scope: Annotated[list[Scope], typer.Option("--scope", "-s", help="read, write or admin; repeatable.")],
+) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+
+    async def _create() -> str:
+        async with database() as db, db.transaction() as session:
+            _row, clear = await service.create_token(session, name, scope, actor())
+            return clear
+
+    clear = run(_create)
+    console.print(f"token {name!r} ({', '.join(s.value for s in scope)}); it will not be shown again:")
+    print(clear)
+
+
+@app.command("list")
+def list_() -> None:
+    """List tokens (names, prefixes and scopes; never the secret)."""
+
+    async def _list() -> list[list[str]]:
+        async with database() as db, db.session() as session:
+            return [
+                [
+                    t.name,
+                    t.prefix + "…",
+                    ",".join(t.scopes),
+                    t.created_by,
+                    t.created_at.strftime("%Y-%m-%d %H:%M"),
+                    t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "never",
+                    "revoked" if t.revoked_at else "active",
+                ]
+                for t in await service.list_tokens(session)
+            ]
+
+    table = Table("name", "prefix", "scopes", "created by", "created", "last used", "state")
+    for row in run(_list):
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command("revoke")
+def revoke(name: str) -> None:
+    """Revoke a token by name."""
+
+    async def _revoke() -> None:
+        async with database() as db, db.transaction() as session:
+            await service.revoke_token(session, name, actor())
+
+    run(_revoke)
+    console.print(f"token {name!r} revoked")

@@ -1,0 +1,174 @@
+"""Database access: one async engine per process, sessions, transactions.
+
+SQLite (embedded default) runs in WAL mode with a busy timeout, and write transactions start
+with ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking on a lock upgrade.
+PostgreSQL (production, several replicas) is reached through psycopg 3.
+
+Users give ordinary URLs (``sqlite:///file.db``, ``postgresql+psycopg://...``); the async
+driver is chosen here. Alembic (bot/migrations) uses the same URL with a sync driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, event, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.types import TypeDecorator
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.errors import UnavailableError
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def sync_url(url: str) -> URL:
+    """The URL with a synchronous driver (Alembic, tests)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def async_url(url: str) -> URL:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (below) instead of the driver's implicit one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+CommitHook = Callable[[list[Any]], None]
+
+
+class Database:
+    """Engine and session factories. ``transaction()`` is the unit of work of every door."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = is_sqlite(url)
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 10}
+        else:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
+        self.engine = create_async_engine(async_url(url), **kwargs)
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+        write_engine = (
+            self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
+        )
+        self._read = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._write = async_sessionmaker(write_engine, class_=AsyncSession, expire_on_commit=False)
+        #: Called after each successful commit with what the transaction queued in
+        #: ``session.info["after_commit"]`` (e.g. incident change notifications).
+        self.commit_hooks: list[CommitHook] = []
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read session (no commit)."""
+        async with self._read() as session:
+            try:
+                yield session
+            except (OperationalError, DBAPIError) as exc:
+                if _is_connectivity(exc):
+                    raise _unavailable(exc) from exc
+                raise
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction: commits on success, rolls back on any error, nothing half-done."""
+        async with self._write() as session:
+            try:
+                async with session.begin():
+                    yield session
+            except (OperationalError, DBAPIError) as exc:
+                if _is_connectivity(exc):
+                    raise _unavailable(exc) from exc
+                raise
+            queued = session.info.pop("after_commit", [])
+        if queued:
+            for hook in self.commit_hooks:
+                hook(queued)
+
+    async def ping(self) -> None:
+        async with self.session() as session:
+            await (await session.connection()).execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def after_commit(session: AsyncSession, item: Any) -> None:
+    """Queue ``item`` for the commit hooks; dropped if the transaction rolls back."""
+    session.info.setdefault("after_commit", []).append(item)
+
+
+def _is_connectivity(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+
+
+def _unavailable(exc: Exception) -> UnavailableError:
+    text = str(exc)
+    if "no such table" in text or "UndefinedTable" in type(getattr(exc, "orig", exc)).__name__:
+        return UnavailableError(
+            "the database schema is missing or outdated",
+            hint="run `incident-bot db upgrade` (serve does it unless --no-migrate)",
+        )
+    return UnavailableError(
+        "the database is unavailable",
+        hint="check that the database is reachable and not locked; retry later",
+        error=type(exc).__name__,
+    )

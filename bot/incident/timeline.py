@@ -1,0 +1,77 @@
+"""Append events to an incident's timeline (and the audit log) in the caller's transaction.
+
+Every state change of an incident goes through ``record``: exactly one timeline event and one
+audit entry per change, and a wake-up for the chat layer after commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.audit.service import audit
+from bot.auth.actor import Actor
+from bot.db import after_commit, utcnow
+from bot.events import IncidentChanged
+from bot.incident.models import Incident, TimelineEvent
+from bot.redact import redact
+
+
+async def record(
+    session: AsyncSession,
+    incident: Incident,
+    *,
+    kind: str,
+    text: str,
+    actor: Actor,
+    data: dict[str, Any] | None = None,
+    audit_action: str | None = None,
+) -> TimelineEvent:
+    assert incident.id is not None
+    clean = redact(data or {})
+    now = utcnow()
+    event = TimelineEvent(
+        incident_id=incident.id,
+        at=now,
+        kind=kind,
+        actor=actor.label,
+        interface=actor.interface.value,
+        text=text,
+        data=clean,
+    )
+    session.add(event)
+    incident.revision += 1
+    incident.updated_at = now
+    session.add(incident)
+    audit(
+        session,
+        actor,
+        audit_action or f"incident.{kind}",
+        target_type="incident",
+        target_id=incident.ref,
+        incident_id=incident.id,
+        details={"text": text, **clean},
+    )
+    await session.flush()
+    assert event.id is not None
+    after_commit(session, IncidentChanged(incident.id, event.id, kind))
+    return event
+
+
+async def list_events(
+    session: AsyncSession,
+    incident_id: int,
+    *,
+    after_id: int | None = None,
+    kinds: list[str] | None = None,
+    limit: int = 500,
+) -> list[TimelineEvent]:
+    query = select(TimelineEvent).where(TimelineEvent.incident_id == incident_id)
+    if after_id is not None:
+        query = query.where(col(TimelineEvent.id) > after_id)
+    if kinds:
+        query = query.where(col(TimelineEvent.kind).in_(kinds))
+    query = query.order_by(col(TimelineEvent.id)).limit(limit)
+    return list((await session.exec(query)).all())

@@ -1,0 +1,10 @@
+"""Imports every table module so SQLModel.metadata is complete (Alembic, tests).
+
+Add a line here when a domain gets a models module.
+"""
+
+from bot.audit import models as audit_models
+from bot.auth import models as auth_models
+from bot.incident import models as incident_models
+
+__all__ = ["audit_models", "auth_models", "incident_models"]

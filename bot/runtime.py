@@ -1,0 +1,34 @@
+"""The objects a running bot shares: built once by ``create_app`` (or the CLI) and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.config import Settings
+from bot.db import Database
+from bot.events import EventBus
+from bot.web.metrics import Metrics
+
+
+class Component(Protocol):
+    """A background part of the bot started and stopped with the web app."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    bus: EventBus = field(default_factory=EventBus)
+    metrics: Metrics = field(default_factory=Metrics)
+    components: list[Component] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        runtime = cls(settings=settings, db=Database(settings.database_url))
+        runtime.db.commit_hooks.append(runtime.bus.publish)
+        return runtime

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the domain views: runtime access, auth, errors, metrics."""

@@ -1,0 +1,1 @@
+"""Model registries (MLflow): versions, tags and aliases, and the runbook actions on aliases."""
