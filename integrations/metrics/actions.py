@@ -183,9 +183,7 @@ class WaitUntilAction(_MetricsAction, BaseAction[WaitUntilParams]):
         return ActionResult(self.target(params), before, after, summary, details)
 
 
-def register_actions(
-    registry: ActionRegistry, instances: Mapping[str, MetricsSource]
-) -> None:
+def register_actions(registry: ActionRegistry, instances: Mapping[str, MetricsSource]) -> None:
     """Register ``metrics.query`` and ``metrics.wait_until`` over the configured instances."""
     registry.register(QueryAction(instances))
     registry.register(WaitUntilAction(instances))

@@ -55,9 +55,7 @@ class Condition:
         if result.empty:
             return None
         compare = _OPS[self.op]
-        checks = (
-            not math.isnan(s.value) and compare(s.value, self.threshold) for s in result.samples
-        )
+        checks = (not math.isnan(s.value) and compare(s.value, self.threshold) for s in result.samples)
         return all(checks) if self.match == "all" else any(checks)
 
 

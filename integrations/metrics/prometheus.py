@@ -61,9 +61,7 @@ class PrometheusSource:
 
     async def query(self, expr: str) -> QueryResult:
         call = f"query {expr!r}"
-        response = await self._client.request(
-            "GET", "/api/v1/query", call=call, params={"query": expr}
-        )
+        response = await self._client.request("GET", "/api/v1/query", call=call, params={"query": expr})
         body = self._json(response, call)
         data = body.get("data")
         if body.get("status") != "success" or not isinstance(data, dict):
@@ -101,9 +99,7 @@ class PrometheusSource:
             return replace(base, error=str(exc))
         except RejectedIntegrationError as exc:
             denied = exc.status in (401, 403)
-            return replace(
-                base, reachable=True, authenticated=False if denied else None, error=str(exc)
-            )
+            return replace(base, reachable=True, authenticated=False if denied else None, error=str(exc))
         return replace(base, reachable=True, authenticated=True, version=version)
 
     def _json(self, response: httpx.Response, call: str) -> dict[str, Any]:

@@ -150,9 +150,7 @@ class ResumeScheduleAction(_SetPaused):
     paused = False
 
 
-def register_actions(
-    registry: ActionRegistry, instances: Mapping[str, TrainingOrchestrator]
-) -> None:
+def register_actions(registry: ActionRegistry, instances: Mapping[str, TrainingOrchestrator]) -> None:
     """Register the pause and resume actions over the configured orchestrators."""
     registry.register(PauseScheduleAction(instances))
     registry.register(ResumeScheduleAction(instances))

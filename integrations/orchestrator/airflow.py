@@ -34,9 +34,7 @@ from integrations.orchestrator.protocol import RunInfo, ScheduleState
 
 #: Fetch a new JWT this long before the old one expires (at most a quarter of its life).
 _TOKEN_MARGIN_S = 60.0
-_STALE = (
-    "the DAG is stale (its file is gone or no longer defines it): Airflow will not schedule it"
-)
+_STALE = "the DAG is stale (its file is gone or no longer defines it): Airflow will not schedule it"
 
 
 class AirflowOrchestrator:
@@ -184,8 +182,8 @@ class AirflowOrchestrator:
             )
             if response.status_code != 404:
                 if response.status_code == 200:
-                    version_info = json_object(self.system, response, call)
-                    self._server_version = version_info.get("version")
+                    version_info = json_object(self.system, response, call).get("version")
+                    self._server_version = str(version_info) if version_info else None
                 return version
         raise rejected(
             self.system,
@@ -238,9 +236,7 @@ class AirflowOrchestrator:
             creds = self._credentials
             return (creds.basic_header() or creds.bearer_header()), False
         fresh = False
-        if self._token is None or (
-            self._refresh_at is not None and self._clock() >= self._refresh_at
-        ):
+        if self._token is None or (self._refresh_at is not None and self._clock() >= self._refresh_at):
             await self._fetch_token()
             fresh = True
         assert self._token is not None

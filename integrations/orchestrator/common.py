@@ -102,6 +102,4 @@ async def probe_instance(
             authenticated=False if denied else None,
             error=str(exc),
         )
-    return CheckResult(
-        name=name, kind=kind, url=url, reachable=True, authenticated=True, version=version
-    )
+    return CheckResult(name=name, kind=kind, url=url, reachable=True, authenticated=True, version=version)

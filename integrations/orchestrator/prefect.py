@@ -86,8 +86,11 @@ class PrefectOrchestrator:
             response = await self._client.request(
                 "GET", "/admin/version", call="reading the version", ok_statuses=(404,)
             )
-            version = response.json() if response.status_code == 200 else None
-            return str(version) if version else None
+            try:
+                version = response.json() if response.status_code == 200 else None
+            except ValueError:
+                version = None
+            return str(version) if isinstance(version, str) and version else None
 
         return await probe_instance(self.name, self.kind, self.url, probe)
 
@@ -158,9 +161,7 @@ class PrefectOrchestrator:
             )
         return body
 
-    async def _read_runs(
-        self, schedule: str, deployment_id: str, limit: int
-    ) -> tuple[RunInfo, ...]:
+    async def _read_runs(self, schedule: str, deployment_id: str, limit: int) -> tuple[RunInfo, ...]:
         call = f"listing flow runs of deployment {schedule!r}"
         # Runs expected to start by now: future auto-scheduled runs are not "last runs".
         now = datetime.now(UTC).isoformat()

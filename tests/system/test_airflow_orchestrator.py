@@ -21,18 +21,12 @@ from integrations.orchestrator.config import AirflowConfig
 from tests.system.fixtures.airflow import JWT_LIFETIME_S, PASSWORDS, AirflowServer
 from tests.system.servers import free_port
 
-pytestmark = [
-    pytest.mark.system,
-    # integrations/http.py passes tenacity's deprecated `initial`; see tests/integrations.
-    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
-]
+pytestmark = pytest.mark.system
 
 CTX = ActionContext(incident_ref="INC-9", step_id="pause-retraining")
 
 
-def make(
-    url: str, user: str = "admin", clock: Callable[[], float] | None = None
-) -> AirflowOrchestrator:
+def make(url: str, user: str = "admin", clock: Callable[[], float] | None = None) -> AirflowOrchestrator:
     config = AirflowConfig.model_validate(
         {
             "kind": "airflow",
@@ -147,9 +141,7 @@ async def test_unknown_dag_is_not_found(orchestrator: AirflowOrchestrator) -> No
     assert info.value.status == 404
 
 
-async def test_a_viewer_cannot_pause(
-    airflow_server: AirflowServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_viewer_cannot_pause(airflow_server: AirflowServer, monkeypatch: pytest.MonkeyPatch) -> None:
     airflow_server.set_paused("retrain-fraud", False)
     monkeypatch.setenv("AIRFLOW_TEST_SECRET", PASSWORDS["viewer"])
     viewer = make(airflow_server.url, user="viewer")

@@ -20,11 +20,7 @@ from integrations.orchestrator.protocol import TrainingOrchestrator
 from tests.system.fixtures.prefect import PREFECT_PASSWORD, PREFECT_USER, PrefectServer
 from tests.system.servers import free_port
 
-pytestmark = [
-    pytest.mark.system,
-    # integrations/http.py passes tenacity's deprecated `initial`; see tests/integrations.
-    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
-]
+pytestmark = pytest.mark.system
 
 CTX = ActionContext(incident_ref="INC-11", step_id="pause-retraining")
 
@@ -99,9 +95,7 @@ async def test_schedule_state_and_last_runs(
     assert by_name.paused is False
     assert by_name.description == "every 3600s (UTC)"
     assert by_name.unschedulable_reason is None
-    assert [(r.run_id, r.name, r.state) for r in by_name.runs] == [
-        (run_id, "manual-retrain", "scheduled")
-    ]
+    assert [(r.run_id, r.name, r.state) for r in by_name.runs] == [(run_id, "manual-retrain", "scheduled")]
 
 
 async def test_pause_plans_applies_is_idempotent_and_undoes(

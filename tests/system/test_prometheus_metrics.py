@@ -23,11 +23,7 @@ from tests.system.fixtures.prometheus import (
 )
 from tests.system.servers import free_port
 
-pytestmark = [
-    pytest.mark.system,
-    # integrations/http.py passes tenacity's deprecated `initial`; see tests/integrations.
-    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
-]
+pytestmark = pytest.mark.system
 
 CTX = ActionContext(incident_ref="INC-7", step_id="verify")
 EXPR = f'{GAUGE_NAME}{{service="api"}}'
@@ -141,9 +137,7 @@ async def test_wait_until_sees_the_mitigation_take_effect(
     prometheus_server.set(0.3)
     await wait_for_value(prom, 0.3)
     action = WaitUntilAction({"prom": prom})
-    params = WaitUntilParams(
-        expr=EXPR, op="<", threshold=0.05, for_s=1, timeout_s=30, interval_s=0.5
-    )
+    params = WaitUntilParams(expr=EXPR, op="<", threshold=0.05, for_s=1, timeout_s=30, interval_s=0.5)
     plan = await action.plan(params, CTX)
     assert plan.current == {"holds": False}
     assert "now 0.3, does not hold yet" in plan.summary
@@ -177,8 +171,6 @@ async def test_wait_until_times_out_with_the_last_value(
 
 
 async def test_wait_until_on_a_missing_series_fails_as_no_data(prom: MetricsSource) -> None:
-    params = WaitUntilParams(
-        expr='up{job="no-such-job"}', op="==", threshold=1, timeout_s=10, interval_s=0.5
-    )
+    params = WaitUntilParams(expr='up{job="no-such-job"}', op="==", threshold=1, timeout_s=10, interval_s=0.5)
     with pytest.raises(ConditionNotMetError, match="returned no data"):
         await WaitUntilAction({"prom": prom}).apply(params, CTX)

@@ -19,9 +19,7 @@ def vector(*series: tuple[dict[str, str], str]) -> dict[str, Any]:
         "status": "success",
         "data": {
             "resultType": "vector",
-            "result": [
-                {"metric": labels, "value": [1700000000.5, value]} for labels, value in series
-            ],
+            "result": [{"metric": labels, "value": [1700000000.5, value]} for labels, value in series],
         },
     }
 

@@ -76,16 +76,12 @@ async def test_plan_of_wait_says_current_value_versus_condition() -> None:
 
 async def test_plan_of_wait_when_holding_and_when_no_data() -> None:
     clock = FakeClock()
-    holding = await wait_action(ScriptedPrometheus(scalar("0.01")), clock).plan(
-        wait_params(for_s=30), CTX
-    )
+    holding = await wait_action(ScriptedPrometheus(scalar("0.01")), clock).plan(wait_params(for_s=30), CTX)
     assert holding.summary == "err < 0.05: now 0.01, holds (apply checks it for 30s)"
     assert not holding.changes
     empty = await wait_action(ScriptedPrometheus(vector()), clock).plan(wait_params(), CTX)
     assert empty.summary == "err < 0.05: now no data, no data (apply fails)"
-    waiting = await wait_action(ScriptedPrometheus(vector()), clock).plan(
-        wait_params(on_no_data="wait"), CTX
-    )
+    waiting = await wait_action(ScriptedPrometheus(vector()), clock).plan(wait_params(on_no_data="wait"), CTX)
     assert waiting.summary.endswith("no data (apply waits for data)")
 
 

@@ -51,8 +51,12 @@ async def test_holds_at_once_returns_after_one_poll() -> None:
     prom = ScriptedPrometheus(vector(({}, "0.01")))
     clock = FakeClock()
     outcome = await wait_until(
-        source(prom), Condition("err", "<", 0.05), timeout_s=60, interval_s=5,
-        clock=clock, sleep=clock.sleep,
+        source(prom),
+        Condition("err", "<", 0.05),
+        timeout_s=60,
+        interval_s=5,
+        clock=clock,
+        sleep=clock.sleep,
     )
     assert (outcome.polls, outcome.waited_s, outcome.first_holds) == (1, 0, True)
     assert clock.sleeps == []
@@ -62,8 +66,12 @@ async def test_polls_until_the_value_drops() -> None:
     prom = ScriptedPrometheus(vector(({}, "0.3")), vector(({}, "0.2")), vector(({}, "0.01")))
     clock = FakeClock()
     outcome = await wait_until(
-        source(prom), Condition("err", "<", 0.05), timeout_s=60, interval_s=5,
-        clock=clock, sleep=clock.sleep,
+        source(prom),
+        Condition("err", "<", 0.05),
+        timeout_s=60,
+        interval_s=5,
+        clock=clock,
+        sleep=clock.sleep,
     )
     assert outcome.polls == 3
     assert outcome.waited_s == 10
@@ -78,8 +86,13 @@ async def test_for_s_needs_the_condition_to_hold_without_a_break() -> None:
     prom = ScriptedPrometheus(ok, bad, ok, ok, ok, ok)
     clock = FakeClock()
     outcome = await wait_until(
-        source(prom), Condition("err", "<", 0.05), timeout_s=100, interval_s=10, for_s=30,
-        clock=clock, sleep=clock.sleep,
+        source(prom),
+        Condition("err", "<", 0.05),
+        timeout_s=100,
+        interval_s=10,
+        for_s=30,
+        clock=clock,
+        sleep=clock.sleep,
     )
     # Held at t=0, broke at t=10, held again from t=20: 30 s later is t=50, the 6th poll.
     assert outcome.polls == 6
@@ -91,8 +104,12 @@ async def test_timeout_raises_with_the_last_value() -> None:
     clock = FakeClock()
     with pytest.raises(ConditionNotMetError) as info:
         await wait_until(
-            source(prom), Condition("err", "<", 0.05), timeout_s=30, interval_s=10,
-            clock=clock, sleep=clock.sleep,
+            source(prom),
+            Condition("err", "<", 0.05),
+            timeout_s=30,
+            interval_s=10,
+            clock=clock,
+            sleep=clock.sleep,
         )
     error = info.value
     assert "last value: 0.2" in str(error)
@@ -107,8 +124,13 @@ async def test_timeout_while_holding_says_for_how_long() -> None:
     clock = FakeClock()
     with pytest.raises(ConditionNotMetError, match="held for 10s of the required 60s"):
         await wait_until(
-            source(prom), Condition("err", "<", 0.05), timeout_s=20, interval_s=10, for_s=60,
-            clock=clock, sleep=clock.sleep,
+            source(prom),
+            Condition("err", "<", 0.05),
+            timeout_s=20,
+            interval_s=10,
+            for_s=60,
+            clock=clock,
+            sleep=clock.sleep,
         )
 
 
@@ -117,8 +139,12 @@ async def test_no_data_fails_at_once_by_default() -> None:
     clock = FakeClock()
     with pytest.raises(ConditionNotMetError, match="returned no data") as info:
         await wait_until(
-            source(prom), Condition("err", "<", 0.05), timeout_s=60, interval_s=5,
-            clock=clock, sleep=clock.sleep,
+            source(prom),
+            Condition("err", "<", 0.05),
+            timeout_s=60,
+            interval_s=5,
+            clock=clock,
+            sleep=clock.sleep,
         )
     assert info.value.context["reason"] == "no_data"
     assert len(prom.queries) == 1
@@ -128,8 +154,13 @@ async def test_no_data_can_wait_for_the_series() -> None:
     prom = ScriptedPrometheus(vector(), vector(), vector(({}, "0.01")))
     clock = FakeClock()
     outcome = await wait_until(
-        source(prom), Condition("err", "<", 0.05), timeout_s=60, interval_s=5,
-        on_no_data="wait", clock=clock, sleep=clock.sleep,
+        source(prom),
+        Condition("err", "<", 0.05),
+        timeout_s=60,
+        interval_s=5,
+        on_no_data="wait",
+        clock=clock,
+        sleep=clock.sleep,
     )
     assert outcome.polls == 3
     assert outcome.first_holds is None
@@ -140,6 +171,11 @@ async def test_no_data_until_timeout_reports_no_data() -> None:
     clock = FakeClock()
     with pytest.raises(ConditionNotMetError, match="last value: no data"):
         await wait_until(
-            source(prom), Condition("err", "<", 0.05), timeout_s=10, interval_s=5,
-            on_no_data="wait", clock=clock, sleep=clock.sleep,
+            source(prom),
+            Condition("err", "<", 0.05),
+            timeout_s=10,
+            interval_s=5,
+            on_no_data="wait",
+            clock=clock,
+            sleep=clock.sleep,
         )

@@ -141,9 +141,7 @@ async def test_basic_auth_password_from_file(tmp_path: object) -> None:
         seen.append(request)
         return httpx.Response(200, json=vector())
 
-    prom = source(
-        handler, auth={"type": "basic", "username": "bot", "password": {"file": str(secret)}}
-    )
+    prom = source(handler, auth={"type": "basic", "username": "bot", "password": {"file": str(secret)}})
     await prom.query("up")
     assert seen[0].headers["authorization"] == "Basic Ym90Omh1bnRlcjI="
 

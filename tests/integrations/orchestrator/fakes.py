@@ -103,9 +103,7 @@ class FakeAirflow:
         if user is None:
             detail = "Not authenticated" if self.version == 2 else "Unauthorized"
             if "Bearer" in request.headers.get("authorization", ""):
-                return httpx.Response(
-                    self.invalid_token_status, json={"detail": "Invalid JWT token"}
-                )
+                return httpx.Response(self.invalid_token_status, json={"detail": "Invalid JWT token"})
             return httpx.Response(401, json={"detail": detail})
         return self._api(request, path.removeprefix(prefix), user)
 
@@ -127,9 +125,7 @@ class FakeAirflow:
                 return str(json.loads(base64.urlsafe_b64decode(claims + "==="))["sub"])
             return None
         if self.version == 1 and header.startswith("Basic "):
-            user, _, password = (
-                base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
-            )
+            user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
             return user if self.users.get(user) == password else None
         return None
 
@@ -141,9 +137,7 @@ class FakeAirflow:
             return httpx.Response(404, json={"detail": "Not Found"})
         dag = self.dags.get(match.group(1))
         if dag is None:
-            return httpx.Response(
-                404, json={"detail": f"Dag with id: {match.group(1)} was not found"}
-            )
+            return httpx.Response(404, json={"detail": f"Dag with id: {match.group(1)} was not found"})
         if match.group(2):
             limit = int(request.url.params.get("limit", "100"))
             return httpx.Response(200, json={"dag_runs": self.runs[:limit], "total_entries": 2})
@@ -155,9 +149,7 @@ class FakeAirflow:
         return httpx.Response(200, json=dag)
 
 
-def prefect_deployment(
-    *, paused: bool = False, schedules: list[Any] | None = None
-) -> dict[str, Any]:
+def prefect_deployment(*, paused: bool = False, schedules: list[Any] | None = None) -> dict[str, Any]:
     return {
         "id": DEPLOYMENT_ID,
         "name": "fraud",

@@ -18,9 +18,7 @@ URL = "http://prefect.test:4200/api"
 
 
 def prefect(fake: FakePrefect, **config: Any) -> TrainingOrchestrator:
-    cfg = PrefectConfig.model_validate(
-        {"kind": "prefect", "url": URL, "http": {"retries": 0}, **config}
-    )
+    cfg = PrefectConfig.model_validate({"kind": "prefect", "url": URL, "http": {"retries": 0}, **config})
     return build_instance("prefect", cfg, transport=httpx.MockTransport(fake))
 
 
@@ -116,9 +114,7 @@ async def test_deployment_without_an_active_schedule_cannot_be_resumed_usefully(
 async def test_api_key_is_sent_as_bearer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_API_KEY_FOR_TEST", "pnu_secret")
     fake = FakePrefect(auth_header="Bearer pnu_secret")
-    orchestrator = prefect(
-        fake, auth={"type": "bearer", "token": {"env": "PREFECT_API_KEY_FOR_TEST"}}
-    )
+    orchestrator = prefect(fake, auth={"type": "bearer", "token": {"env": "PREFECT_API_KEY_FOR_TEST"}})
     assert (await orchestrator.get_schedule("retrain/fraud")).paused is False
 
 
