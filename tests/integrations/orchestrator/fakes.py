@@ -1,7 +1,7 @@
 """Wire-level fakes of the Airflow and Prefect REST APIs for unit tests (MockTransport).
 
 They answer what the real servers answer for the calls the clients make (shapes checked
-against Airflow 3.3 and Prefect 3.9 in the system tests), and record every request.
+against Airflow 3.3, Airflow 2.11 and Prefect 3.9 in the system tests), and record every request.
 """
 
 from __future__ import annotations
