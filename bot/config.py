@@ -23,6 +23,7 @@ from pydantic_settings import (
 from bot.errors import ConfigError
 from bot.permissions import PermissionSettings
 from bot.runbook.settings import RunbookSettings
+from integrations.settings import IntegrationsSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     api: ApiSettings = ApiSettings()
     permissions: PermissionSettings = PermissionSettings()
+    integrations: IntegrationsSettings = IntegrationsSettings()
     runbooks: RunbookSettings = RunbookSettings()
 
     _yaml_file: ClassVar[Path | None] = None

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from bot.cli.common import actor, console, err_console, fail, load, run
 from bot.config import Settings
-from bot.errors import IncidentBotError, InputError
+from bot.errors import ConfigError, IncidentBotError, InputError
 from bot.runbook import flows
 from bot.runbook.builtin import register_builtin_actions
 from bot.runbook.loader import Catalog, check_file, runbook_files
@@ -36,13 +36,28 @@ build_runtime: Callable[[Settings], Runtime] = _default_runtime
 
 
 def _runtime() -> Runtime:
-    return build_runtime(load())
+    try:
+        return build_runtime(load())
+    except ConfigError as exc:
+        raise fail(exc) from None
+
+
+async def _close(runtime: Runtime) -> None:
+    await runtime.integrations.aclose()
+    await runtime.db.dispose()
+
+
+def _offline() -> Runtime:
+    """For commands that only read runbook files: settings and action registry, clients closed."""
+    runtime = _runtime()
+    run(_close, runtime)
+    return runtime
 
 
 @app.command("list")
 def list_() -> None:
     """List the runbooks of the runbooks folder (invalid files too)."""
-    runtime = _runtime()
+    runtime = _offline()
     catalog = Catalog(runtime.settings.runbooks_path, runtime.actions)
     table = Table("name", "title", "owner", "steps", "approval", title=str(catalog.folder))
     invalid = 0
@@ -73,7 +88,7 @@ def _approval(spec: RunbookSpec) -> str:
 @app.command("show")
 def show(name: Annotated[str, typer.Argument(help="Runbook name.")]) -> None:
     """Show a runbook: inputs, approval policy, steps."""
-    runtime = _runtime()
+    runtime = _offline()
     try:
         runbook = Catalog(runtime.settings.runbooks_path, runtime.actions).get(name)
     except IncidentBotError as exc:
@@ -114,7 +129,7 @@ def validate(
     ] = None,
 ) -> None:
     """Check runbook files: schema, known actions and parameters, template variables."""
-    runtime = _runtime()
+    runtime = _offline()
     files = runbook_files(paths or [runtime.settings.runbooks_path])
     if not files:
         err_console.print("no runbook files found")
@@ -238,14 +253,14 @@ def run_(
         try:
             return await flows.plan_run(runtime, name, incident, inputs, actor())
         finally:
-            await runtime.db.dispose()
+            await _close(runtime)
 
     async def _run() -> RunOut:
         try:
             started = await flows.start_run(runtime, name, incident, inputs, actor())
             return await _execute_if_ready(runtime, started, wait)
         finally:
-            await runtime.db.dispose()
+            await _close(runtime)
 
     if dry_run:
         plan = run(_plan)
@@ -265,7 +280,7 @@ def _decision(call: Callable[[Runtime, str], Awaitable[RunOut]], ref: str, wait:
         try:
             return await _execute_if_ready(runtime, await call(runtime, ref), wait)
         finally:
-            await runtime.db.dispose()
+            await _close(runtime)
 
     result = run(_go)
     _print_run(result)
@@ -318,13 +333,13 @@ def runs(
         try:
             return await flows.get_run(runtime, run_ref)
         finally:
-            await runtime.db.dispose()
+            await _close(runtime)
 
     async def _many() -> list[RunOut]:
         try:
             return await flows.list_runs(runtime, incident_ref=incident, statuses=status or [], limit=limit)
         finally:
-            await runtime.db.dispose()
+            await _close(runtime)
 
     if ref is not None:
         _print_run(run(_one, ref))

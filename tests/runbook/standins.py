@@ -1,36 +1,33 @@
 """Stand-ins for the actions the built-in runbooks call, acting on a test ``Store``.
 
-They take the real parameter models (registry and serving from ``integrations``; the
-orchestrator and metrics ones copied from their kinds, which land on another branch), so a
-runbook that validates and runs here speaks the real actions' parameters. ``shipped_registry``
-registers the real registry and serving actions instead (no instance configured): enough to
-validate runbooks, which needs only the parameter models.
+They take the real actions' parameter models, so a runbook that runs here speaks the real
+actions' parameters. ``shipped_registry`` is the real registry instead (every kind's actions,
+no instance configured, and the engine's built-ins): what ``serve`` and the CLI validate with.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from bot.errors import RejectedIntegrationError, RetryableIntegrationError
 from bot.runbook.builtin import register_builtin_actions
 from integrations.base import (
     ActionContext,
-    ActionParams,
     ActionRegistry,
     ActionResult,
     BaseAction,
     Invocation,
     Plan,
 )
+from integrations.metrics.actions import WaitUntilParams
+from integrations.orchestrator.actions import ScheduleParams
 from integrations.registry.actions import (
     RollbackAliasParams,
     SetAliasParams,
 )
-from integrations.registry.actions import register_actions as register_registry_actions
 from integrations.serving.actions import HealthParams, ServingParams
-from integrations.serving.actions import register_actions as register_serving_actions
+from integrations.settings import IntegrationsSettings
+from integrations.wiring import build_integrations
 from tests.runbook.actions import Store
 
 
@@ -183,12 +180,6 @@ class Health(BaseAction[HealthParams]):
         return ActionResult(self.target(params), {}, {"healthy": True}, f"{params.model} is healthy")
 
 
-class ScheduleParams(ActionParams):
-    schedule: str = Field(min_length=1)
-    instance: str | None = None
-    last_runs: int = Field(5, ge=0, le=50)
-
-
 class Schedule(BaseAction[ScheduleParams]):
     params_model = ScheduleParams
     mutating = True
@@ -225,18 +216,6 @@ class Schedule(BaseAction[ScheduleParams]):
         return Invocation(name, {"schedule": params.schedule, "instance": params.instance})
 
 
-class WaitUntilParams(ActionParams):
-    expr: str = Field(min_length=1)
-    op: Literal["<", "<=", ">", ">=", "==", "!="]
-    threshold: float
-    for_s: float = Field(0.0, ge=0)
-    timeout_s: float = Field(300.0, gt=0, le=24 * 3600)
-    interval_s: float = Field(15.0, gt=0, le=3600)
-    on_no_data: Literal["fail", "wait"] = "fail"
-    match: Literal["all", "any"] = "all"
-    instance: str | None = None
-
-
 class WaitUntil(BaseAction[WaitUntilParams]):
     """Compares ``metric:<expr>`` from the store once."""
 
@@ -269,19 +248,10 @@ class WaitUntil(BaseAction[WaitUntilParams]):
         return ActionResult(self.target(params), {}, {"value": value}, f"{params.expr} = {value:g}: ok")
 
 
-def _common(registry: ActionRegistry, store: Store) -> None:
-    registry.register(Schedule(store, paused=True))
-    registry.register(Schedule(store, paused=False))
-    registry.register(WaitUntil(store))
+def shipped_registry() -> ActionRegistry:
+    """Every action a bot with no instance configured knows: each kind's, and the built-ins."""
+    registry = build_integrations(IntegrationsSettings()).actions
     register_builtin_actions(registry)
-
-
-def shipped_registry(store: Store | None = None) -> ActionRegistry:
-    """Every action name the built-in runbooks use: the real registry and serving actions."""
-    registry = ActionRegistry()
-    register_registry_actions(registry, {})
-    register_serving_actions(registry, {})
-    _common(registry, store or Store())
     return registry
 
 
@@ -293,5 +263,8 @@ def standin_registry(store: Store) -> ActionRegistry:
     registry.register(Fallback(store, on=True))
     registry.register(Fallback(store, on=False))
     registry.register(Health(store))
-    _common(registry, store)
+    registry.register(Schedule(store, paused=True))
+    registry.register(Schedule(store, paused=False))
+    registry.register(WaitUntil(store))
+    register_builtin_actions(registry)
     return registry

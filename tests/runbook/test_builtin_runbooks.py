@@ -16,6 +16,7 @@ from bot.cli import runbook_cmd
 from bot.config import DEFAULT_RUNBOOKS_DIR, Settings
 from bot.runbook.loader import check_file, runbook_files
 from bot.runtime import Runtime
+from integrations.wiring import Integrations
 from tests.runbook.actions import Store
 from tests.runbook.conftest import eventually, make_runtime
 from tests.runbook.standins import shipped_registry, standin_registry
@@ -52,7 +53,7 @@ def fraud(store: Store) -> Store:
 @pytest.fixture
 async def rt(db_url: str, fraud: Store) -> AsyncIterator[Runtime]:
     runtime = make_runtime(db_url, DEFAULT_RUNBOOKS_DIR, fraud)
-    runtime.actions = standin_registry(fraud)
+    runtime.integrations = Integrations(standin_registry(fraud))
     yield runtime
     await runtime.db.dispose()
 
@@ -202,15 +203,15 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
 
     def runtime_with_standins(settings: Settings) -> Runtime:
         runtime = Runtime.build(settings)
-        runtime.actions = standin_registry(fraud)
+        runtime.integrations = Integrations(standin_registry(fraud))
         return runtime
 
-    code, out = cli("runbook", "validate")
-    assert code == 1 and "unknown action 'registry.rollback_alias'" in out  # no integration wired in
+    code, out = cli("runbook", "validate")  # the real registry: every kind, no instance configured
+    assert code == 0 and "5 file(s) checked, 0 with errors" in out, out
+    code, out = cli("runbook", "validate", str(DEFAULT_RUNBOOKS_DIR / "rollback-model.yaml"), "/nowhere.yaml")
+    assert code == 1 and "ok    " in out and "cannot read" in out
 
     monkeypatch.setattr(runbook_cmd, "build_runtime", runtime_with_standins)
-    code, out = cli("runbook", "validate")
-    assert code == 0 and "5 file(s) checked, 0 with errors" in out, out
     code, out = cli("runbook", "list")
     assert code == 0 and all(name in out for name in SHIPPED)
     code, out = cli("runbook", "show", "rollback-model")

@@ -19,6 +19,7 @@ from integrations.registry.actions import register_actions
 from integrations.registry.build import build_instance
 from integrations.registry.config import MlflowRegistryConfig
 from integrations.registry.protocol import ModelRegistry
+from integrations.wiring import Integrations
 from tests.runbook.actions import Store
 from tests.runbook.conftest import ALICE, declare, make_runtime
 from tests.runbook.standins import Schedule, WaitUntil
@@ -60,7 +61,7 @@ async def mlflow_runtime(db_url: str, registry: ModelRegistry, model: str) -> As
     register_actions(actions, {registry.name: registry})
     actions.register(WaitUntil(store))
     actions.register(Schedule(store, paused=True))
-    runtime.actions = actions
+    runtime.integrations = Integrations(actions)
     yield runtime
     await runtime.db.dispose()
 
