@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.chat.runtime import Chat, build_chat
 from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
@@ -26,9 +27,15 @@ class Runtime:
     bus: EventBus = field(default_factory=EventBus)
     metrics: Metrics = field(default_factory=Metrics)
     components: list[Component] = field(default_factory=list)
+    #: Chat delivery: outbox hooks, sender (Slack or console), user groups (bot/chat/runtime.py).
+    chat: Chat = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chat = build_chat(self.settings.slack, self.db, self.metrics.registry)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         runtime = cls(settings=settings, db=Database(settings.database_url))
         runtime.db.commit_hooks.append(runtime.bus.publish)
+        runtime.components.append(runtime.chat.worker)
         return runtime
