@@ -23,6 +23,7 @@ from pydantic_settings import (
 from bot.chat.settings import SlackSettings
 from bot.errors import ConfigError
 from bot.permissions import PermissionSettings
+from integrations.settings import IntegrationsSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     permissions: PermissionSettings = PermissionSettings()
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    integrations: IntegrationsSettings = IntegrationsSettings()
 
     _yaml_file: ClassVar[Path | None] = None
 
