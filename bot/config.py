@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bot.chat.settings import SlackSettings
 from bot.errors import ConfigError
 from bot.permissions import PermissionSettings
 from bot.runbook.settings import RunbookSettings
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     api: ApiSettings = ApiSettings()
     permissions: PermissionSettings = PermissionSettings()
+    slack: SlackSettings = Field(default_factory=SlackSettings)
     integrations: IntegrationsSettings = IntegrationsSettings()
     runbooks: RunbookSettings = RunbookSettings()
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.chat.runtime import Chat, build_chat
 from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
+from bot.reminder.jobs import ReminderScheduler
 from bot.web.metrics import Metrics
 from integrations.base import ActionRegistry
 from integrations.wiring import Integrations, build_integrations
@@ -30,6 +32,11 @@ class Runtime:
     components: list[Component] = field(default_factory=list)
     #: Configured ML-platform instances and every runbook action (integrations + built-ins).
     integrations: Integrations = field(default_factory=lambda: Integrations(ActionRegistry()))
+    #: Chat delivery: outbox hooks, sender (Slack or console), user groups (bot/chat/runtime.py).
+    chat: Chat = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chat = build_chat(self.settings.slack, self.db, self.metrics.registry)
 
     @property
     def actions(self) -> ActionRegistry:
@@ -43,4 +50,6 @@ class Runtime:
             integrations=build_integrations(settings.integrations),
         )
         runtime.db.commit_hooks.append(runtime.bus.publish)
+        runtime.components.append(runtime.chat.worker)
+        runtime.components.append(ReminderScheduler.for_runtime(runtime))
         return runtime
