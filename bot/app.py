@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bot import __version__
+from bot.alert.wiring import install_alerts
 from bot.audit import views as audit_views
 from bot.chat import views as chat_views
 from bot.config import Settings
@@ -63,4 +64,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(runbook_views.router)
     app.include_router(chat_views.router)
     app.include_router(postmortem_views.router)
+    install_alerts(app, runtime)
     return app

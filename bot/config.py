@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bot.alert.settings import AlertSettings
 from bot.chat.settings import SlackSettings
 from bot.errors import ConfigError
 from bot.permissions import PermissionSettings
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     integrations: IntegrationsSettings = IntegrationsSettings()
     runbooks: RunbookSettings = RunbookSettings()
+    alerts: AlertSettings = AlertSettings()
 
     _yaml_file: ClassVar[Path | None] = None
 

@@ -3,6 +3,7 @@
 Add a line here when a domain gets a models module.
 """
 
+from bot.alert import models as alert_models
 from bot.audit import models as audit_models
 from bot.auth import models as auth_models
 from bot.chat import outbox as chat_outbox
@@ -11,6 +12,7 @@ from bot.reminder import models as reminder_models
 from bot.runbook import tables as runbook_tables
 
 __all__ = [
+    "alert_models",
     "audit_models",
     "auth_models",
     "chat_outbox",

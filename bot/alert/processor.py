@@ -1,0 +1,227 @@
+"""The inbox processor: drains accepted webhook bodies in order, off the request path.
+
+Each pass takes the oldest unprocessed rows, parses them again, applies their alerts (dedupe,
+grouping, routing, incidents, timeline) and marks the rows processed **in the same
+transaction**: a crash anywhere rolls all of it back and the rows are processed again, so a
+row takes effect exactly once. On PostgreSQL a transaction-level advisory lock lets one
+replica process at a time (order matters: a resolve must not overtake its firing).
+
+A failing batch is retried row by row; a row that keeps failing is set aside (``failed``)
+after ``processor.max_attempts`` so the rows behind it proceed. A row whose body no longer
+parses (its source was removed or its mapping changed) is set aside at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.alert.incidents import settle
+from bot.alert.intake import WriteGate
+from bot.alert.metrics import AlertMetrics
+from bot.alert.models import AlertInbox
+from bot.alert.service import apply_batch
+from bot.alert.settings import AlertSettings
+from bot.alert.sources import Source
+from bot.alert.sweep import sweep
+from bot.alert.txn import AlertTxn
+from bot.db import Database, utcnow
+from bot.errors import IncidentBotError, InputError, UnavailableError
+from integrations.sources.model import ParsedBatch
+from integrations.sources.registry import decode_json
+
+log = logging.getLogger(__name__)
+
+#: pg_try_advisory_xact_lock key: "alert processor".
+ADVISORY_KEY = 0x616C657274
+
+
+class UnparseableError(Exception):
+    pass
+
+
+class AlertProcessor:
+    """A runtime component: ``wake()`` after inbox commits; polls for other replicas' rows."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: AlertSettings,
+        sources: dict[str, Source],
+        metrics: AlertMetrics,
+        gate: WriteGate,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.sources = sources
+        self.metrics = metrics
+        self.gate = gate
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_sweep = 0.0
+        #: Time source (tests move it forward to reach expiry, windows and min_duration_s).
+        self.clock: Callable[[], datetime] = utcnow
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="alert-processor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        config = self.settings.processor
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), config.poll_interval_s)
+            self._wake.clear()
+            try:
+                await self.drain()
+                if time.monotonic() - self._last_sweep >= config.sweep_interval_s:
+                    await self.sweep()
+                await self.update_lag()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("alert processing failed; retrying in %ss", config.poll_interval_s)
+                await asyncio.sleep(config.poll_interval_s)
+
+    async def drain(self) -> int:
+        """Process pending rows until none are left; returns how many were processed."""
+        total = 0
+        while True:
+            done = await self.process_once()
+            total += done
+            if done < self.settings.processor.batch_size:
+                return total
+
+    async def process_once(self) -> int:
+        try:
+            return await self._process(limit=self.settings.processor.batch_size)
+        except Exception as exc:
+            log.warning("alert batch failed (%s: %s); retrying its rows one by one", type(exc).__name__, exc)
+        done = 0
+        for _ in range(self.settings.processor.batch_size):
+            try:
+                processed = await self._process(limit=1)
+            except UnavailableError:
+                raise  # the database, not the row: retried after a pause, attempts not counted
+            except Exception as exc:
+                await self._record_failure(exc)
+                return done  # the next try comes after poll_interval_s
+            if processed == 0:
+                break
+            done += processed
+        return done
+
+    async def _process(self, *, limit: int) -> int:
+        async with self.gate.hold(), self.db.transaction() as session:
+            if not await self._exclusive(session):
+                return 0
+            rows = list(
+                await session.exec(
+                    select(AlertInbox)
+                    .where(col(AlertInbox.processed_at).is_(None))
+                    .order_by(col(AlertInbox.id))
+                    .limit(limit)
+                )
+            )
+            now = self.clock()
+            tx = AlertTxn(session=session, settings=self.settings, now=now)
+            for row in rows:
+                try:
+                    batch = self._parse(row)
+                except UnparseableError as exc:
+                    self._set_aside(row, str(exc))
+                    continue
+                assert row.id is not None
+                await apply_batch(tx, batch, inbox_id=row.id, received_at=row.received_at)
+                row.processed_at = now
+                session.add(row)
+            await settle(tx)
+        for source, n in tx.stored.items():
+            self.metrics.stored.labels(source).inc(n)
+        for source, n in tx.deduplicated.items():
+            self.metrics.deduplicated.labels(source).inc(n)
+        return len(rows)
+
+    def _parse(self, row: AlertInbox) -> ParsedBatch:
+        source = self.sources.get(row.source)
+        if source is None or source.kind != row.kind:
+            raise UnparseableError(f"source {row.source!r} ({row.kind}) is no longer configured")
+        try:
+            return source.parse(
+                decode_json(row.body.encode("utf-8")), now=row.received_at, assigned=row.assigned
+            )
+        except (InputError, ValueError) as exc:
+            raise UnparseableError(f"the stored body no longer parses: {exc}") from None
+
+    def _set_aside(self, row: AlertInbox, error: str) -> None:
+        row.failed = True
+        row.error = error
+        row.processed_at = self.clock()
+        self.metrics.inbox_failed.inc()
+        log.error("alert inbox row %s set aside: %s", row.id, error)
+
+    async def _record_failure(self, exc: Exception) -> None:
+        """Count a failure on the oldest pending row; set it aside after max_attempts."""
+        message = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, IncidentBotError):
+            log.error("processing an alert inbox row failed", exc_info=exc)
+        async with self.gate.hold(), self.db.transaction() as session:
+            row = (
+                await session.exec(
+                    select(AlertInbox)
+                    .where(col(AlertInbox.processed_at).is_(None))
+                    .order_by(col(AlertInbox.id))
+                    .limit(1)
+                )
+            ).first()
+            if row is None:
+                return
+            row.attempts += 1
+            row.error = message[:2000]
+            if row.attempts >= self.settings.processor.max_attempts:
+                self._set_aside(row, message[:2000])
+            session.add(row)
+
+    async def _exclusive(self, session: AsyncSession) -> bool:
+        if self.db.is_sqlite:
+            return True  # BEGIN IMMEDIATE already makes this the only writer
+        locked = await session.exec(
+            text("SELECT pg_try_advisory_xact_lock(:key)").bindparams(key=ADVISORY_KEY)
+        )  # type: ignore[call-overload]
+        return bool(locked.scalar())
+
+    async def sweep(self) -> None:
+        self._last_sweep = time.monotonic()
+        async with self.gate.hold(), self.db.transaction() as session:
+            if not await self._exclusive(session):
+                return
+            await sweep(AlertTxn(session=session, settings=self.settings, now=self.clock()))
+
+    async def update_lag(self) -> None:
+        async with self.db.session() as session:
+            count, oldest = (
+                await session.exec(
+                    select(func.count(), func.min(AlertInbox.received_at)).where(
+                        col(AlertInbox.processed_at).is_(None)
+                    )
+                )
+            ).one()
+        self.metrics.inbox_pending.set(count)
+        self.metrics.inbox_lag.set(max(0.0, (self.clock() - oldest).total_seconds()) if oldest else 0.0)
