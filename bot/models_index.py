@@ -6,5 +6,6 @@ Add a line here when a domain gets a models module.
 from bot.audit import models as audit_models
 from bot.auth import models as auth_models
 from bot.incident import models as incident_models
+from bot.slack import models as slack_models
 
-__all__ = ["audit_models", "auth_models", "incident_models"]
+__all__ = ["audit_models", "auth_models", "incident_models", "slack_models"]
