@@ -16,6 +16,7 @@ from bot import __version__
 from bot.audit import views as audit_views
 from bot.config import Settings
 from bot.incident import views as incident_views
+from bot.postmortem import views as postmortem_views
 from bot.runtime import Runtime
 from bot.web import health
 from bot.web.errors import install_error_handlers
@@ -40,6 +41,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                     await component.stop()
                 except Exception:
                     log.exception("stopping %s failed", type(component).__name__)
+            await runtime.integrations.aclose()
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -54,4 +56,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(incident_views.router)
     app.include_router(audit_views.router)
+    app.include_router(postmortem_views.router)
     return app

@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from bot.errors import ConfigError
 from bot.permissions import PermissionSettings
+from integrations.settings import IntegrationsSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     api: ApiSettings = ApiSettings()
     permissions: PermissionSettings = PermissionSettings()
+    integrations: IntegrationsSettings = IntegrationsSettings()
 
     _yaml_file: ClassVar[Path | None] = None
 

@@ -9,6 +9,8 @@ from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
 from bot.web.metrics import Metrics
+from integrations.base import ActionRegistry
+from integrations.wiring import Integrations, build_integrations
 
 
 class Component(Protocol):
@@ -26,9 +28,19 @@ class Runtime:
     bus: EventBus = field(default_factory=EventBus)
     metrics: Metrics = field(default_factory=Metrics)
     components: list[Component] = field(default_factory=list)
+    #: Configured ML-platform instances and every runbook action (integrations + built-ins).
+    integrations: Integrations = field(default_factory=lambda: Integrations(ActionRegistry()))
+
+    @property
+    def actions(self) -> ActionRegistry:
+        return self.integrations.actions
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        runtime = cls(settings=settings, db=Database(settings.database_url))
+        runtime = cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            integrations=build_integrations(settings.integrations),
+        )
         runtime.db.commit_hooks.append(runtime.bus.publish)
         return runtime
