@@ -37,7 +37,8 @@ class BlockId(StrEnum):
     APPROVAL_ACTIONS = "approval.actions"
     DECLARE_TITLE = "declare.title"
     DECLARE_SEVERITY = "declare.severity"
-    DECLARE_AFFECTED = "declare.affected"
+    DECLARE_MODELS = "declare.models"
+    DECLARE_SERVICES = "declare.services"
     DECLARE_DESCRIPTION = "declare.description"
 
 
@@ -46,7 +47,8 @@ class InputId(StrEnum):
 
     TITLE = "declare.title.value"
     SEVERITY = "declare.severity.value"
-    AFFECTED = "declare.affected.value"
+    MODELS = "declare.models.value"
+    SERVICES = "declare.services.value"
     DESCRIPTION = "declare.description.value"
 
 
