@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bot.chat.settings import SlackSettings
 from bot.errors import ConfigError
 from bot.permissions import PermissionSettings
 from integrations.settings import IntegrationsSettings
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     permissions: PermissionSettings = PermissionSettings()
     integrations: IntegrationsSettings = IntegrationsSettings()
+    slack: SlackSettings = Field(default_factory=SlackSettings)
 
     _yaml_file: ClassVar[Path | None] = None
 
