@@ -7,7 +7,7 @@ from bot.audit import models as audit_models
 from bot.auth import models as auth_models
 from bot.chat import outbox as chat_outbox  # noqa: F401
 from bot.incident import models as incident_models
-from bot.slack import models as slack_models
 from bot.reminder import models as reminder_models  # noqa: F401
+from bot.slack import models as slack_models
 
 __all__ = ["audit_models", "auth_models", "incident_models", "slack_models"]

@@ -28,6 +28,7 @@ MODAL_TITLE_MAX = 24
 MAX_BLOCKS_PER_MESSAGE = 50
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP = re.compile(r"^(@[a-z0-9._-]+|S[A-Z0-9]{2,})$")
 
 
 def truncate(text: str, limit: int) -> str:
@@ -41,6 +42,11 @@ def escape(text: str) -> str:
 
 def is_user_id(value: str) -> bool:
     return bool(_USER_ID.match(value))
+
+
+def is_group(value: str) -> bool:
+    """A user group: ``@handle`` or its id ``S0123``."""
+    return bool(_GROUP.match(value))
 
 
 def mention(person: str) -> str:

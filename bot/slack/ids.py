@@ -57,3 +57,7 @@ class CallbackId(StrEnum):
 
     DECLARE_MODAL = "incident.declare"
     ADD_TO_TIMELINE = "incident.add_to_timeline"
+
+
+#: ``data.source`` of timeline notes captured from Slack messages (they are in the channel already).
+CAPTURED_MESSAGE_SOURCE = "slack_message"

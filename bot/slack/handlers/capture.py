@@ -22,14 +22,11 @@ from bot.errors import InputError, IntegrationError
 from bot.incident import service, timeline
 from bot.slack.deps import SlackDeps
 from bot.slack.handlers.operations import answering_errors
-from bot.slack.ids import CallbackId
+from bot.slack.ids import CAPTURED_MESSAGE_SOURCE, CallbackId
 from bot.slack.middleware import actor_of, incident_of
 from bot.slack.replies import Reply
 
 log = logging.getLogger(__name__)
-
-SOURCE = "slack_message"
-
 
 async def capture(
     deps: SlackDeps, actor: Actor, ref: str, *, channel: str, ts: str, text: str, author: str | None,
@@ -40,7 +37,7 @@ async def capture(
         incident = await service.get_incident(session, ref, for_update=True)
         assert incident.id is not None
         notes = await timeline.list_events(session, incident.id, kinds=["note"], limit=100_000)
-        if any(n.data.get("source") == SOURCE and n.data.get("channel") == channel and n.data.get("ts") == ts
+        if any(n.data.get("source") == CAPTURED_MESSAGE_SOURCE and n.data.get("channel") == channel and n.data.get("ts") == ts
                for n in notes):
             return False
         body = html.unescape(text).strip() or "(a message without text)"
@@ -49,7 +46,7 @@ async def capture(
             incident,
             body,
             actor,
-            data={"source": SOURCE, "channel": channel, "ts": ts, "author": author, "permalink": permalink},
+            data={"source": CAPTURED_MESSAGE_SOURCE, "channel": channel, "ts": ts, "author": author, "permalink": permalink},
         )
     return True
 
