@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.chat.runtime import Chat, build_chat
 from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
@@ -34,6 +35,11 @@ class Runtime:
     @property
     def actions(self) -> ActionRegistry:
         return self.integrations.actions
+    #: Chat delivery: outbox hooks, sender (Slack or console), user groups (bot/chat/runtime.py).
+    chat: Chat = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chat = build_chat(self.settings.slack, self.db, self.metrics.registry)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -43,4 +49,5 @@ class Runtime:
             integrations=build_integrations(settings.integrations),
         )
         runtime.db.commit_hooks.append(runtime.bus.publish)
+        runtime.components.append(runtime.chat.worker)
         return runtime

@@ -39,6 +39,9 @@ class OutboxSettings(BaseModel):
     max_parallel_lanes: int = Field(8, ge=1)
     #: A message whose placeholders cannot be resolved for this long is dead-lettered.
     resolve_timeout_s: float = Field(3600.0, gt=0)
+    #: A 429 asking to wait at most this long is retried in the call by slack_sdk's handler;
+    #: longer waits pause the method in the worker instead.
+    sdk_max_retry_wait_s: float = Field(10.0, ge=0)
     #: HTTP timeout of one Web API call.
     call_timeout_s: int = Field(15, ge=1)
 
