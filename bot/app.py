@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.incident import views as incident_views
 from bot.postmortem import views as postmortem_views
 from bot.runtime import Runtime
+from bot.slack.app import install_slack
 from bot.web import health
 from bot.web.errors import install_error_handlers
 
@@ -57,4 +58,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(incident_views.router)
     app.include_router(audit_views.router)
     app.include_router(postmortem_views.router)
+    install_slack(app, runtime)
     return app

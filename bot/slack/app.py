@@ -28,6 +28,7 @@ from bot.slack import middleware
 from bot.slack.deps import SlackDeps
 from bot.slack.handlers import buttons, capture, commands, declare
 from bot.slack.middleware import Guard
+from bot.slack.room import install_room
 from bot.slack.work import BackgroundWork
 
 log = logging.getLogger(__name__)
@@ -87,12 +88,13 @@ class SocketMode:
 
     async def start(self) -> None:
         self._handler = AsyncSocketModeHandler(self._app, self._token)
-        await self._handler.connect_async()
+        # bolt leaves connect_async/close_async unannotated.
+        await self._handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("Slack Socket Mode connected")
 
     async def stop(self) -> None:
         if self._handler is not None:
-            await self._handler.close_async()
+            await self._handler.close_async()  # type: ignore[no-untyped-call]
             self._handler = None
 
 
@@ -108,7 +110,9 @@ def events_router(app: AsyncApp) -> APIRouter:
 
 
 def install_slack(web_app: FastAPI, runtime: Runtime) -> AsyncApp | None:
-    """Connect Slack if it is configured: a route (HTTP mode) or a component (Socket Mode)."""
+    """The incident room (always: Slack or console), and Slack's requests if it is configured:
+    a route (HTTP mode) or a component (Socket Mode)."""
+    install_room(runtime)
     if not runtime.chat.configured:
         return None
     app = build_slack_app(runtime)

@@ -133,7 +133,9 @@ def _runbook_blocks(view: CardView) -> list[bk.Block]:
             bk.actions(
                 f"{BlockId.CARD_RUNBOOKS.value}.{index}",
                 bk.button(f"Plan {name}", ActionId.RUNBOOK_PLAN, value),
-                bk.button(f"Run {name}", ActionId.RUNBOOK_RUN, value, style="danger", confirmation=run_confirm),
+                bk.button(
+                    f"Run {name}", ActionId.RUNBOOK_RUN, value, style="danger", confirmation=run_confirm
+                ),
             )
         )
     return out

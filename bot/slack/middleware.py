@@ -58,7 +58,9 @@ def _user_name(body: dict[str, Any]) -> str | None:
 async def attach_actor(context: AsyncBoltContext, body: dict[str, Any], next: Next) -> BoltResponse | None:
     """The person acting, as the core's Actor (Slack user id; interface slack)."""
     if context.user_id:
-        context[ACTOR] = Actor(id=context.user_id, kind="person", interface=Interface.SLACK, name=_user_name(body))
+        context[ACTOR] = Actor(
+            id=context.user_id, kind="person", interface=Interface.SLACK, name=_user_name(body)
+        )
     return await next()
 
 
@@ -128,7 +130,9 @@ class Guard:
             await self.record_refusal(actor, ref, action, attempted=attempted, reason=exc.message)
             raise
 
-    async def record_refusal(self, actor: Actor, ref: str, action: Guarded, *, attempted: str, reason: str) -> None:
+    async def record_refusal(
+        self, actor: Actor, ref: str, action: Guarded, *, attempted: str, reason: str
+    ) -> None:
         async with self._db.transaction() as session:
             try:
                 incident = await service.get_incident(session, ref)

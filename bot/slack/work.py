@@ -39,9 +39,9 @@ class BackgroundWork:
     def pending(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, timeout: float = 10.0) -> None:
-        """Wait until no work is running (tests, shutdown)."""
-        async with asyncio.timeout(timeout):
+    async def drain(self, within_s: float = 10.0) -> None:
+        """Wait until no work is running (tests, shutdown); TimeoutError after ``within_s``."""
+        async with asyncio.timeout(within_s):
             while self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
 

@@ -28,8 +28,16 @@ from bot.slack.replies import Reply
 
 log = logging.getLogger(__name__)
 
+
 async def capture(
-    deps: SlackDeps, actor: Actor, ref: str, *, channel: str, ts: str, text: str, author: str | None,
+    deps: SlackDeps,
+    actor: Actor,
+    ref: str,
+    *,
+    channel: str,
+    ts: str,
+    text: str,
+    author: str | None,
     permalink: str | None,
 ) -> bool:
     """Record the message as a note; False if it already is on the timeline."""
@@ -37,8 +45,12 @@ async def capture(
         incident = await service.get_incident(session, ref, for_update=True)
         assert incident.id is not None
         notes = await timeline.list_events(session, incident.id, kinds=["note"], limit=100_000)
-        if any(n.data.get("source") == CAPTURED_MESSAGE_SOURCE and n.data.get("channel") == channel and n.data.get("ts") == ts
-               for n in notes):
+        if any(
+            n.data.get("source") == CAPTURED_MESSAGE_SOURCE
+            and n.data.get("channel") == channel
+            and n.data.get("ts") == ts
+            for n in notes
+        ):
             return False
         body = html.unescape(text).strip() or "(a message without text)"
         await service.add_note(
@@ -46,7 +58,13 @@ async def capture(
             incident,
             body,
             actor,
-            data={"source": CAPTURED_MESSAGE_SOURCE, "channel": channel, "ts": ts, "author": author, "permalink": permalink},
+            data={
+                "source": CAPTURED_MESSAGE_SOURCE,
+                "channel": channel,
+                "ts": ts,
+                "author": author,
+                "permalink": permalink,
+            },
         )
     return True
 
@@ -100,15 +118,25 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 )
             ts = str(message.get("ts"))
             added = await capture(
-                deps, actor, ref, channel=channel, ts=ts, text=str(message.get("text") or ""),
-                author=message.get("user"), permalink=await permalink_of(client, channel, ts),
+                deps,
+                actor,
+                ref,
+                channel=channel,
+                ts=ts,
+                text=str(message.get("text") or ""),
+                author=message.get("user"),
+                permalink=await permalink_of(client, channel, ts),
             )
-            await reply.say(f":memo: Added to the {ref} timeline." if added else f"Already on the {ref} timeline.")
+            await reply.say(
+                f":memo: Added to the {ref} timeline." if added else f"Already on the {ref} timeline."
+            )
 
         deps.work.spawn(answering_errors(reply, work()), name="shortcut add to timeline")
 
     @app.event("reaction_added")
-    async def reaction_added(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+    async def reaction_added(
+        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
         item = event.get("item") or {}
         ref = incident_of(context)
         if event.get("reaction") != deps.settings.slack.timeline_emoji or item.get("type") != "message":
@@ -122,8 +150,14 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         async def work() -> None:
             message = await fetch_message(client, channel, ts)
             await capture(
-                deps, actor, ref, channel=channel, ts=ts, text=str(message.get("text") or ""),
-                author=message.get("user"), permalink=await permalink_of(client, channel, ts),
+                deps,
+                actor,
+                ref,
+                channel=channel,
+                ts=ts,
+                text=str(message.get("text") or ""),
+                author=message.get("user"),
+                permalink=await permalink_of(client, channel, ts),
             )
 
         deps.work.spawn(answering_errors(reply, work()), name="reaction capture")

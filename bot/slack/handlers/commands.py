@@ -34,7 +34,9 @@ def _incident_runners() -> dict[type[c.Command], Runner]:
         c.ShowStatus: lambda d, cmd, a, ref, r: op.show_status(d, ref, r),
         c.ChangeStatus: lambda d, cmd, a, ref, r: op.change_status(d, a, ref, cmd.status, cmd.reason, r),
         c.Acknowledge: lambda d, cmd, a, ref, r: op.acknowledge(d, a, ref, r),
-        c.ChangeSeverity: lambda d, cmd, a, ref, r: op.change_severity(d, a, ref, cmd.severity, cmd.reason, r),
+        c.ChangeSeverity: lambda d, cmd, a, ref, r: op.change_severity(
+            d, a, ref, cmd.severity, cmd.reason, r
+        ),
         c.AssignRole: lambda d, cmd, a, ref, r: op.assign_role(d, a, ref, cmd.role, cmd.user_id or a.id, r),
         c.AddNote: lambda d, cmd, a, ref, r: op.add_note(d, a, ref, cmd.text, r),
         c.Resolve: lambda d, cmd, a, ref, r: op.resolve(d, a, ref, cmd.reason, r),
@@ -63,6 +65,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         await ack()
         actor = actor_of(context)
         reply = Reply(body.get("response_url"), what=f"/incident {type(command).__name__}")
+        work: Awaitable[None]
         if isinstance(command, c.Declare):
             work = open_declare_modal(
                 client,

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
+from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
@@ -140,7 +141,7 @@ def _field_errors(exc: ValueError) -> dict[str, str]:
     return errors
 
 
-def register(app: Any, deps: SlackDeps) -> None:
+def register(app: AsyncApp, deps: SlackDeps) -> None:
     @app.view(CallbackId.DECLARE_MODAL.value)
     async def declare_submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         actor = actor_of(context)

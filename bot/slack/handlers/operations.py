@@ -65,7 +65,9 @@ async def change_severity(
     await reply.say(f":white_check_mark: {out.ref} is now {out.severity.value}.")
 
 
-async def assign_role(deps: SlackDeps, actor: Actor, ref: str, role: Role, user_id: str, reply: Reply) -> None:
+async def assign_role(
+    deps: SlackDeps, actor: Actor, ref: str, role: Role, user_id: str, reply: Reply
+) -> None:
     change = await flows.assign_role(deps.db, ref, role, user_id, actor)
     who = bk.mention(change.assignee)
     if not change.changed:

@@ -54,7 +54,8 @@ def channel_line(event: TimelineEvent) -> str | None:
     if kind in ("status_changed", "reopened"):
         return _status(event)
     if kind == "severity_changed":
-        return f":rotating_light: Severity {event.data.get('from')} → *{event.data.get('to')}*{_by(event)}{_reason(event)}"
+        change = f"{event.data.get('from')} → *{event.data.get('to')}*"
+        return f":rotating_light: Severity {change}{_by(event)}{_reason(event)}"
     if kind == "acknowledged":
         return f":eyes: Acknowledged{_by(event)}"
     if kind in ("role_assigned", "role_handover"):

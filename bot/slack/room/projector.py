@@ -93,7 +93,7 @@ class RoomProjector:
             rows = (await session.exec(behind)).all()
         for incident_id, last in rows:
             self._dirty.add(incident_id)
-            self._swept_to = max(self._swept_to, last)
+            self._swept_to = max(self._swept_to, int(last or 0))
 
     async def project(self, incident_id: int) -> None:
         """Project every event after the cursor (in batches, one transaction each)."""

@@ -72,11 +72,15 @@ class RoomResults:
             broadcast_channel=self._settings.slack.broadcast_channel,
         )
 
-    async def channel_created(self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]) -> None:
+    async def channel_created(
+        self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]
+    ) -> None:
         incident, room = await self._context(session, message)
         if response.get("ok"):
             channel = response["channel"]
-            await service.set_chat_channel(session, incident, str(channel["id"]), str(channel["name"]), SYSTEM)
+            await service.set_chat_channel(
+                session, incident, str(channel["id"]), str(channel["name"]), SYSTEM
+            )
             return
         error = str(response.get("error"))
         if error == "name_taken" and room.name_attempt < MAX_NAME_ATTEMPTS:
@@ -92,10 +96,14 @@ class RoomResults:
             )
         session.add(room)
 
-    async def card_posted(self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]) -> None:
+    async def card_posted(
+        self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]
+    ) -> None:
         incident, room = await self._context(session, message)
         if not response.get("ok"):
-            await chat_error(session, incident, f"Slack did not post the incident card: {response.get('error')}")
+            await chat_error(
+                session, incident, f"Slack did not post the incident card: {response.get('error')}"
+            )
             return
         room.card_ts, room.card_channel = str(response["ts"]), str(response["channel"])
         session.add(room)
@@ -108,17 +116,24 @@ class RoomResults:
         if not response.get("ok") and error not in BENIGN_ERRORS:
             log.warning("Slack %s for incident %s answered %s", message.method, message.incident_id, error)
 
-    async def email_for_invite(self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]) -> None:
+    async def email_for_invite(
+        self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]
+    ) -> None:
         incident, room = await self._context(session, message)
         email = str(message.payload.get("email"))
         if not response.get("ok"):
             await chat_error(
-                session, incident, f"Could not invite {email}: Slack has no user with that email", error=response.get("error")
+                session,
+                incident,
+                f"Could not invite {email}: Slack has no user with that email",
+                error=response.get("error"),
             )
             return
         await self._writer(session, incident, room).invite(str(response["user"]["id"]))
 
-    async def group_for_invite(self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]) -> None:
+    async def group_for_invite(
+        self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]
+    ) -> None:
         incident, room = await self._context(session, message)
         group = keys.parts(message.dedupe_key)[-1]
         members = _members(response, group)
@@ -129,13 +144,17 @@ class RoomResults:
         for user in members:
             await writer.invite(user)
 
-    async def group_for_approval(self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]) -> None:
+    async def group_for_approval(
+        self, session: AsyncSession, message: OutboxMessage, response: dict[str, Any]
+    ) -> None:
         incident, room = await self._context(session, message)
         part = keys.parts(message.dedupe_key)
         event_id, group = int(part[1]), part[-1]
         members = _members(response, group)
         if members is None:
-            await chat_error(session, incident, f"Could not ask user group {group} for approval: not found in Slack")
+            await chat_error(
+                session, incident, f"Could not ask user group {group} for approval: not found in Slack"
+            )
             return
         await send_approval_requests(self._writer(session, incident, room), event_id, members)
 

@@ -105,7 +105,11 @@ class RoomWriter:
         await self.post_card()
         assert self.channel is not None
         news = announcement(
-            self.incident.ref, self.incident.title, self.incident.severity, self.channel, self.incident.declared_by
+            self.incident.ref,
+            self.incident.title,
+            self.incident.severity,
+            self.channel,
+            self.incident.declared_by,
         )
         for target in dict.fromkeys(c for c in (self.broadcast_channel, self.incident.notify_channel) if c):
             await self.call("chat.postMessage", {"channel": target, **news}, "announce", target)
@@ -117,17 +121,25 @@ class RoomWriter:
             return
         if bk.is_user_id(person):
             await self.call(
-                "conversations.invite", {"channel": self.channel, "users": person}, "invite", person, on_result=BENIGN
+                "conversations.invite",
+                {"channel": self.channel, "users": person},
+                "invite",
+                person,
+                on_result=BENIGN,
             )
         elif "@" in person[1:]:
-            await self.call("users.lookupByEmail", {"email": person}, "email", person, on_result=EMAIL_FOR_INVITE)
+            await self.call(
+                "users.lookupByEmail", {"email": person}, "email", person, on_result=EMAIL_FOR_INVITE
+            )
         elif bk.is_group(person):
             await self.call(
                 "usergroups.list", {"include_users": True}, "group", person, on_result=GROUP_FOR_INVITE
             )
 
     async def card_payload(self) -> dict[str, Any]:
-        view = await load_card(self.session, self.incident, public_url=self.public_url, runbooks=self.runbooks)
+        view = await load_card(
+            self.session, self.incident, public_url=self.public_url, runbooks=self.runbooks
+        )
         return {"text": card_text(view), "blocks": render_card(view)}
 
     async def post_card(self) -> None:
