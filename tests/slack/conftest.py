@@ -26,9 +26,12 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from bot.app import create_app
+from bot.auth.actor import Actor, Interface
 from bot.chat.outbox import OPEN_STATUSES, OutboxMessage
 from bot.config import Settings, load_settings
+from bot.incident import flows
 from bot.incident.models import TimelineEvent
+from bot.incident.schemas import IncidentCreate
 from bot.runtime import Runtime
 from bot.slack.models import SlackRoom
 from bot.slack.room.projector import RoomProjector
@@ -37,6 +40,8 @@ from tests.fakes.slack_api import DEFAULT_TOKEN, FakeSlack, FakeSlackServer, Sla
 from tests.slack import slack_requests as sr
 
 USERS = {"UANA": "ana", "UBEN": "ben", "UCAT": "cat", "UDAN": "dan"}
+#: Someone acting through the REST API (changes that do not come from Slack).
+API = Actor(id="token:test", kind="token", interface=Interface.API, name="test-write")
 
 
 class RoomFakeSlack(FakeSlack):
@@ -83,13 +88,23 @@ class RoomFakeSlack(FakeSlack):
         with self._lock:
             if channel not in self.channels:
                 raise SlackError("channel_not_found")
-            message = {"type": "message", "user": user, "text": text, "ts": self._next_ts(), "team": self.team_id}
+            message = {
+                "type": "message",
+                "user": user,
+                "text": text,
+                "ts": self._next_ts(),
+                "team": self.team_id,
+            }
             self.messages[channel].append(message)
             return dict(message)
 
 
-def room_settings(db_url: str, api_url: str, **slack: Any) -> Settings:
+def room_settings(
+    db_url: str, api_url: str, *, permissions: dict[str, Any] | None = None, **slack: Any
+) -> Settings:
+    extra: dict[str, Any] = {"permissions": permissions} if permissions is not None else {}
     return load_settings(
+        **extra,
         database_url=db_url,
         public_url="https://bot.example.com",
         slack={
@@ -145,7 +160,11 @@ class Room:
     async def command(self, text: str, *, user: str = "UANA", channel: str | None = None) -> Reply:
         rid, url = self.response_url()
         body = sr.command_body(
-            text, user=user, user_name=USERS.get(user, user), channel=channel or self.general, response_url=url,
+            text,
+            user=user,
+            user_name=USERS.get(user, user),
+            channel=channel or self.general,
+            response_url=url,
             trigger_id=self.fake.new_trigger_id(),
         )
         started = time.monotonic()
@@ -160,7 +179,11 @@ class Room:
     ) -> Reply:
         rid, url = self.response_url()
         payload = sr.block_action(
-            action_id, value, user=user, user_name=USERS.get(user, user), channel=channel or self.general,
+            action_id,
+            value,
+            user=user,
+            user_name=USERS.get(user, user),
+            channel=channel or self.general,
             response_url=url,
             trigger_id=self.fake.new_trigger_id(),
         )
@@ -200,6 +223,19 @@ class Room:
                 )
             ).one()
         return f"{behind} timeline event(s) not projected" if behind else ""
+
+    async def declare(self, title: str = "Fraud model latency", **fields: Any) -> str:
+        """Declare through the REST API's flow; returns INC-n."""
+        out = await flows.declare_incident(self.runtime.db, IncidentCreate(title=title, **fields), API)
+        return out.ref
+
+    async def channel_of(self, ref: str) -> str:
+        channel = (await flows.get_incident(self.runtime.db, ref)).chat_channel_id
+        assert channel is not None, f"{ref} has no channel"
+        return channel
+
+    async def kinds(self, ref: str) -> list[str]:
+        return [e.kind for e in await flows.get_timeline(self.runtime.db, ref)]
 
     def methods(self, *only: str) -> list[str]:
         return [c.method for c in self.fake.calls_to(*only) if c.method != "auth.test"]
@@ -245,9 +281,10 @@ def slack_server(fake: RoomFakeSlack) -> Iterator[FakeSlackServer]:
 
 
 @pytest.fixture
-def room_overrides() -> dict[str, Any]:
-    """``slack:`` settings a test module or test overrides (parametrize indirectly or override)."""
-    return {}
+def room_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings a test overrides (``slack:`` fields and ``permissions``), by indirect parametrize
+    or by redefining the fixture in a module."""
+    return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture
@@ -261,4 +298,3 @@ async def room(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as http:
             yield Room(fake=fake, server=slack_server, runtime=runtime, http=http)
-

@@ -19,7 +19,9 @@ TEAM = {"id": "T0FAKE", "domain": "fake-workspace"}
 _counter = itertools.count(1)
 
 
-def signature_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+def signature_headers(
+    body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     assert signature is not None
@@ -69,7 +71,12 @@ def block_action(
         "user": {"id": user, "username": user_name, "name": user_name, "team_id": TEAM["id"]},
         "api_app_id": "AFAKE",
         "token": "legacy-verification-token",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+        },
         "trigger_id": trigger_id,
         "channel": {"id": channel, "name": "some-channel"},
         "message": {"type": "message", "ts": message_ts, "text": "card"},

@@ -8,22 +8,18 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot.app import create_app
-from bot.auth.actor import Actor, Interface
 from bot.chat.outbox import OutboxMessage
 from bot.db import Database
 from bot.incident import flows
 from bot.incident.domain import Role, Severity, Status
-from bot.incident.schemas import IncidentCreate, IncidentUpdate
+from bot.incident.schemas import IncidentUpdate
 from bot.runtime import Runtime
 from bot.slack.models import RoomState, SlackRoom
-from tests.slack.conftest import Room, room_settings
-
-API = Actor(id="token:test", kind="token", interface=Interface.API, name="test-write")
+from tests.slack.conftest import API, Room, room_settings
 
 
 async def declare(room: Room, title: str = "Fraud model latency", **fields: Any) -> str:
-    out = await flows.declare_incident(room.runtime.db, IncidentCreate(title=title, **fields), API)
-    return out.ref
+    return await room.declare(title, **fields)
 
 
 def card_calls(room: Room, channel: str) -> list[dict[str, Any]]:
@@ -193,7 +189,10 @@ async def test_rapid_changes_coalesce_into_one_card_update(room: Room) -> None:
     assert "SEV1" in block_texts(updates[1].args)
     assert "Incident commander: <@UCAT>" in block_texts(updates[1].args)
     assert "investigating" in block_texts(updates[1].args)
-    assert room.fake.channel_messages(channel)[0]["text"] == "INC-1 [SEV1 · investigating] Fraud model p99 above 2s"
+    assert (
+        room.fake.channel_messages(channel)[0]["text"]
+        == "INC-1 [SEV1 · investigating] Fraud model p99 above 2s"
+    )
 
 
 async def test_notify_channel_of_the_routing_rule_is_announced_too(room: Room) -> None:

@@ -53,14 +53,14 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     ) -> None:
         command = context.get(PARSED)
         if isinstance(command, c.CommandError):
-            await ack(text=c.help_text(f":warning: {escape(str(command))}"))
+            await ack(text=c.help_text(f":warning: {escape(str(command))}"), response_type="ephemeral")
             return
         if not isinstance(command, c.Command) or isinstance(command, c.Help):
-            await ack(text=c.help_text())
+            await ack(text=c.help_text(), response_type="ephemeral")
             return
         ref = incident_of(context)
         if command.needs_incident and ref is None:
-            await ack(text=c.help_text(NOT_AN_INCIDENT_CHANNEL))
+            await ack(text=c.help_text(NOT_AN_INCIDENT_CHANNEL), response_type="ephemeral")
             return
         await ack()
         actor = actor_of(context)

@@ -16,8 +16,10 @@ from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import IntegrationError
 from bot.incident import flows
 from bot.incident.domain import Severity
 from bot.incident.schemas import IncidentCreate
@@ -86,9 +88,17 @@ def declare_modal(title: str, *, response_url: str | None, channel_id: str | Non
 async def open_declare_modal(
     client: AsyncWebClient, trigger_id: str, title: str, *, response_url: str | None, channel_id: str | None
 ) -> None:
-    await client.views_open(
-        trigger_id=trigger_id, view=declare_modal(title, response_url=response_url, channel_id=channel_id)
-    )
+    view = declare_modal(title, response_url=response_url, channel_id=channel_id)
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        raise IntegrationError(
+            f"Slack did not open the declare form: {error}",
+            system="slack",
+            call="views.open",
+            hint="try the command again (the form must open within 3 seconds of it)",
+        ) from None
 
 
 def _value(values: dict[str, Any], block: BlockId, element: InputId) -> str:
