@@ -17,6 +17,8 @@ from bot.audit import views as audit_views
 from bot.config import Settings
 from bot.incident import views as incident_views
 from bot.postmortem import views as postmortem_views
+from bot.runbook import views as runbook_views
+from bot.runbook.install import install as install_runbooks
 from bot.runtime import Runtime
 from bot.slack.app import install_slack
 from bot.web import health
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime.build(settings)
+    install_runbooks(runtime)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -59,4 +62,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(audit_views.router)
     app.include_router(postmortem_views.router)
     install_slack(app, runtime)
+    app.include_router(runbook_views.router)
     return app

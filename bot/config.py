@@ -24,6 +24,7 @@ from bot.chat.settings import SlackSettings
 from bot.errors import ConfigError
 from bot.permissions import PermissionSettings
 from integrations.settings import IntegrationsSettings
+from bot.runbook.settings import RunbookSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     permissions: PermissionSettings = PermissionSettings()
     integrations: IntegrationsSettings = IntegrationsSettings()
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    runbooks: RunbookSettings = RunbookSettings()
 
     _yaml_file: ClassVar[Path | None] = None
 

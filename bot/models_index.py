@@ -8,6 +8,7 @@ from bot.auth import models as auth_models
 from bot.chat import outbox as chat_outbox  # noqa: F401
 from bot.incident import models as incident_models
 from bot.reminder import models as reminder_models  # noqa: F401
+from bot.runbook import tables as runbook_tables
 from bot.slack import models as slack_models
 
-__all__ = ["audit_models", "auth_models", "incident_models", "slack_models"]
+__all__ = ["audit_models", "auth_models", "incident_models", "runbook_tables", "slack_models"]
