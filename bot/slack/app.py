@@ -26,7 +26,7 @@ from bot.errors import ConfigError
 from bot.runtime import Runtime
 from bot.slack import middleware
 from bot.slack.deps import SlackDeps
-from bot.slack.handlers import buttons, capture, commands, declare
+from bot.slack.handlers import buttons, capture, commands, declare, runbooks
 from bot.slack.middleware import Guard
 from bot.slack.room import install_room
 from bot.slack.work import BackgroundWork
@@ -75,6 +75,7 @@ def build_slack_app(runtime: Runtime) -> AsyncApp:
     declare.register(app, deps)
     buttons.register(app, deps)
     capture.register(app, deps)
+    runbooks.register(app, deps)
     return app
 
 

@@ -15,6 +15,7 @@ from bot.slack import commands as c
 from bot.slack.blocks import escape
 from bot.slack.deps import SlackDeps
 from bot.slack.handlers import operations as op
+from bot.slack.handlers import runbooks as rb
 from bot.slack.handlers.declare import open_declare_modal
 from bot.slack.ids import COMMAND
 from bot.slack.middleware import COMMAND as PARSED
@@ -41,6 +42,11 @@ def _incident_runners() -> dict[type[c.Command], Runner]:
         c.AddNote: lambda d, cmd, a, ref, r: op.add_note(d, a, ref, cmd.text, r),
         c.Resolve: lambda d, cmd, a, ref, r: op.resolve(d, a, ref, cmd.reason, r),
         c.Postmortem: lambda d, cmd, a, ref, r: op.postmortem(d, ref, r),
+        c.RunbookSuggested: lambda d, cmd, a, ref, r: rb.suggested(d, ref, r),
+        c.RunbookPlan: lambda d, cmd, a, ref, r: rb.plan(d, a, ref, cmd.name, cmd.inputs, r),
+        c.RunbookRun: lambda d, cmd, a, ref, r: rb.run(d, a, ref, cmd.name, cmd.inputs, r),
+        c.Approve: lambda d, cmd, a, ref, r: rb.approve(d, a, ref, cmd.run_id, r),
+        c.Deny: lambda d, cmd, a, ref, r: rb.deny(d, a, ref, cmd.run_id, cmd.reason, r),
     }
 
 
@@ -66,7 +72,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         actor = actor_of(context)
         reply = Reply(body.get("response_url"), what=f"/incident {type(command).__name__}")
         work: Awaitable[None]
-        if isinstance(command, c.Declare):
+        if isinstance(command, c.RunbookList):
+            work = rb.list_all(deps, reply)
+        elif isinstance(command, c.Declare):
             work = open_declare_modal(
                 client,
                 str(body.get("trigger_id")),

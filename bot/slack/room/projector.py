@@ -19,10 +19,12 @@ import logging
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.errors import IncidentBotError
 from bot.events import Event, IncidentChanged
 from bot.incident import service, timeline
-from bot.incident.domain import OPEN_STATUSES, Status
+from bot.incident.domain import OPEN_STATUSES, Status, format_ref
 from bot.incident.models import Incident, TimelineEvent
+from bot.runbook import flows as runbook_flows
 from bot.runtime import Runtime
 from bot.slack.models import RoomState, SlackRoom
 from bot.slack.room.events import apply_event, needs_channel
@@ -103,6 +105,7 @@ class RoomProjector:
     async def _project_batch(self, incident_id: int) -> bool:
         """One batch; True when there may be more to do right away."""
         settings = self._runtime.settings
+        suggested = await self._suggested_runbooks(incident_id)
         async with self._runtime.db.transaction() as session:
             incident = await service.get_incident(session, incident_id, for_update=True)
             room = await session.get(SlackRoom, incident_id)
@@ -116,6 +119,7 @@ class RoomProjector:
                 pattern=settings.slack.channel_name_pattern,
                 public_url=settings.public_url,
                 broadcast_channel=settings.slack.broadcast_channel,
+                runbooks=suggested,
             )
             if room.state == RoomState.SKIPPED and Status(incident.status) in OPEN_STATUSES:
                 await writer.create_channel()  # reopened after the room was skipped
@@ -137,6 +141,15 @@ class RoomProjector:
                 await writer.update_card()
             session.add(room)
             return len(events) == BATCH and room.cursor == events[-1].id
+
+    async def _suggested_runbooks(self, incident_id: int) -> tuple[str, ...]:
+        """The engine's suggestions for the card, read before the transaction (it loads files)."""
+        try:
+            found = await runbook_flows.suggested_for(self._runtime, format_ref(incident_id))
+        except IncidentBotError as exc:
+            log.warning("no runbook suggestions for INC-%s on its card: %s", incident_id, exc)
+            return ()
+        return tuple(s.name for s in found)
 
     async def _first_sight(self, session: AsyncSession, incident: Incident) -> SlackRoom:
         """A room for an open incident (create its channel); none for one already over."""

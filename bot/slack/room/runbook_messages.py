@@ -16,26 +16,37 @@ from typing import Any
 from bot.incident import service
 from bot.incident.domain import Role
 from bot.incident.models import TimelineEvent
+from bot.runbook.kinds import Kind
 from bot.slack import blocks as bk
 from bot.slack.card import slack_date
 from bot.slack.ids import ActionId, BlockId
 from bot.slack.room.writer import GROUP_FOR_APPROVAL, RoomWriter
 
 ROLE_NAMES = frozenset(role.value for role in Role)
-EMOJI = {
-    "runbook_dry_run": ":clipboard:",
-    "runbook_approval_requested": ":raised_hand:",
-    "runbook_approved": ":+1:",
-    "runbook_denied": ":no_entry:",
-    "runbook_started": ":arrow_forward:",
-    "runbook_step_succeeded": ":white_check_mark:",
-    "runbook_step_failed": ":x:",
-    "runbook_succeeded": ":tada:",
-    "runbook_failed": ":boom:",
-    "runbook_undone": ":leftwards_arrow_with_hook:",
-    "runbook_cancelled": ":heavy_multiplication_x:",
-    "runbook_expired": ":hourglass:",
+EMOJI: dict[str, str] = {
+    Kind.DRY_RUN: ":clipboard:",
+    Kind.APPROVAL_REQUESTED: ":raised_hand:",
+    Kind.APPROVED: ":+1:",
+    Kind.DENIED: ":no_entry:",
+    Kind.APPROVAL_EXPIRED: ":hourglass:",
+    Kind.STARTED: ":arrow_forward:",
+    Kind.RESUMED: ":arrow_forward:",
+    Kind.STEP_RETRYING: ":repeat:",
+    Kind.STEP_SUCCEEDED: ":white_check_mark:",
+    Kind.STEP_FAILED: ":x:",
+    Kind.STEP_SKIPPED: ":fast_forward:",
+    Kind.SUCCEEDED: ":tada:",
+    Kind.FAILED: ":boom:",
+    Kind.CANCEL_REQUESTED: ":octagonal_sign:",
+    Kind.CANCELLED: ":heavy_multiplication_x:",
+    Kind.UNDO_STARTED: ":leftwards_arrow_with_hook:",
+    Kind.STEP_UNDONE: ":leftwards_arrow_with_hook:",
+    Kind.UNDO_FAILED: ":boom:",
+    Kind.UNDONE: ":leftwards_arrow_with_hook:",
+    Kind.AUTO_RUN_REFUSED: ":no_entry_sign:",
 }
+#: Kinds the channel does without: the next event says it better (thread spam is a complaint).
+QUIET = frozenset({Kind.REQUESTED.value, Kind.STEP_STARTED.value})
 
 
 def run_value(ref: str, run: Any) -> str:
@@ -51,15 +62,18 @@ def _change(data: dict[str, Any]) -> str | None:
 
 
 def _plan_steps(data: dict[str, Any]) -> list[str]:
-    steps = data.get("steps")
+    """A dry run's ``steps`` or an approval request's ``plan``: one line per planned step."""
+    steps = data.get("steps", data.get("plan"))
     if not isinstance(steps, list):
         return []
     lines = []
     for step in steps[:20]:
         if isinstance(step, dict):
-            name = bk.escape(str(step.get("step") or step.get("name") or "?"))
-            summary = bk.escape(str(step.get("summary") or ""))
-            lines.append(f"• `{name}` {summary}".rstrip())
+            name = bk.escape(str(step.get("step") or "?"))
+            line = f"• `{name}` {bk.escape(str(step.get('summary') or ''))}".rstrip()
+            if step.get("error"):
+                line += f" :warning: {bk.escape(str(step['error']))}"
+            lines.append(line)
     return lines
 
 
@@ -78,7 +92,7 @@ def event_blocks(event: TimelineEvent) -> list[bk.Block]:
     details = [*_plan_steps(event.data)]
     if change := _change(event.data):
         details.append(change)
-    if event.kind == "runbook_approval_requested":
+    if event.kind == Kind.APPROVAL_REQUESTED:
         details.append(f"Approvers: {_approvers_text(event.data.get('approvers'))}{_expires(event.data)}")
     if details:
         out.append(bk.section("\n".join(details)))
@@ -131,9 +145,11 @@ async def send_approval_requests(writer: RoomWriter, event_id: int, users: list[
 
 async def apply_runbook_event(writer: RoomWriter, event: TimelineEvent) -> None:
     assert event.id is not None
+    if event.kind in QUIET:
+        return
     ref = writer.incident.ref
     blocks = event_blocks(event)
-    approvers = event.data.get("approvers") if event.kind == "runbook_approval_requested" else None
+    approvers = event.data.get("approvers") if event.kind == Kind.APPROVAL_REQUESTED else None
     anyone = isinstance(approvers, list) and "*" in approvers
     if anyone:
         blocks.append(approval_buttons(ref, event.data.get("run")))
