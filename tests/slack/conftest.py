@@ -9,11 +9,12 @@ wait until everything the bot decided has been delivered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from bot.slack.work import BackgroundWork
 from tests.fakes.slack_api import DEFAULT_TOKEN, FakeSlack, FakeSlackServer, SlackError, serve_fake_slack
 from tests.slack import slack_requests as sr
 
-USERS = {"UANA": "ana", "UBEN": "ben", "UCAT": "cat", "UDAN": "dan"}
+USERS = {"UANA": "ana", "UBEN": "ben", "UCAT": "cat", "UDAN": "dan", "UEVE": "eve"}
 #: Someone acting through the REST API (changes that do not come from Slack).
 API = Actor(id="token:test", kind="token", interface=Interface.API, name="test-write")
 
@@ -100,9 +101,17 @@ class RoomFakeSlack(FakeSlack):
 
 
 def room_settings(
-    db_url: str, api_url: str, *, permissions: dict[str, Any] | None = None, **slack: Any
+    db_url: str,
+    api_url: str,
+    *,
+    permissions: dict[str, Any] | None = None,
+    top: dict[str, Any] | None = None,
+    **slack: Any,
 ) -> Settings:
-    extra: dict[str, Any] = {"permissions": permissions} if permissions is not None else {}
+    """Settings of a bot talking to the fake; ``top`` holds other top-level settings."""
+    extra: dict[str, Any] = dict(top or {})
+    if permissions is not None:
+        extra["permissions"] = permissions
     return load_settings(
         **extra,
         database_url=db_url,
@@ -287,14 +296,29 @@ def room_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     return dict(getattr(request, "param", {}))
 
 
-@pytest.fixture
-async def room(
-    db_url: str, slack_server: FakeSlackServer, fake: RoomFakeSlack, room_overrides: dict[str, Any]
+@contextlib.asynccontextmanager
+async def running_room(
+    settings: Settings,
+    fake: RoomFakeSlack,
+    server: FakeSlackServer,
+    prepare: Callable[[Runtime], None] | None = None,
 ) -> AsyncIterator[Room]:
-    settings = room_settings(db_url, slack_server.api_url, **room_overrides)
+    """The whole bot (create_app + lifespan) for ``settings``; ``prepare`` adjusts the runtime first."""
     runtime = Runtime.build(settings)
+    if prepare is not None:
+        prepare(runtime)
     app = create_app(settings, runtime)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as http:
-            yield Room(fake=fake, server=slack_server, runtime=runtime, http=http)
+            yield Room(fake=fake, server=server, runtime=runtime, http=http)
+
+
+@pytest.fixture
+async def room(
+    db_url: str, slack_server: FakeSlackServer, fake: RoomFakeSlack, room_overrides: dict[str, Any]
+) -> AsyncIterator[Room]:
+    async with running_room(
+        room_settings(db_url, slack_server.api_url, **room_overrides), fake, slack_server
+    ) as r:
+        yield r
