@@ -23,8 +23,8 @@ from pydantic_settings import (
 from bot.chat.settings import SlackSettings
 from bot.errors import ConfigError
 from bot.permissions import PermissionSettings
-from integrations.settings import IntegrationsSettings
 from bot.runbook.settings import RunbookSettings
+from integrations.settings import IntegrationsSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
