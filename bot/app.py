@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from bot import __version__
 from bot.audit import views as audit_views
+from bot.chat import views as chat_views
 from bot.config import Settings
 from bot.incident import views as incident_views
 from bot.postmortem import views as postmortem_views
@@ -60,6 +61,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(incident_views.router)
     app.include_router(audit_views.router)
+    app.include_router(chat_views.router)
     app.include_router(postmortem_views.router)
     install_slack(app, runtime)
     app.include_router(runbook_views.router)

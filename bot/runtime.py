@@ -31,15 +31,15 @@ class Runtime:
     components: list[Component] = field(default_factory=list)
     #: Configured ML-platform instances and every runbook action (integrations + built-ins).
     integrations: Integrations = field(default_factory=lambda: Integrations(ActionRegistry()))
-
-    @property
-    def actions(self) -> ActionRegistry:
-        return self.integrations.actions
     #: Chat delivery: outbox hooks, sender (Slack or console), user groups (bot/chat/runtime.py).
     chat: Chat = field(init=False)
 
     def __post_init__(self) -> None:
         self.chat = build_chat(self.settings.slack, self.db, self.metrics.registry)
+
+    @property
+    def actions(self) -> ActionRegistry:
+        return self.integrations.actions
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

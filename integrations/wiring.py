@@ -16,6 +16,10 @@ import httpx
 from bot.errors import ConfigError
 from integrations import http_action
 from integrations.base import ActionRegistry, CheckResult, Instance
+from integrations.metrics import actions as metrics_actions
+from integrations.metrics import build as metrics_build
+from integrations.orchestrator import actions as orchestrator_actions
+from integrations.orchestrator import build as orchestrator_build
 from integrations.registry import actions as registry_actions
 from integrations.registry import build as registry_build
 from integrations.serving import actions as serving_actions
@@ -86,11 +90,26 @@ def build_integrations(
         for name, cfg in settings.serving.items()
     }
     serving_actions.register_actions(actions, serving)
+    orchestrators = {
+        name: _named("orchestrators", name, orchestrator_build.build_instance, cfg, transport)
+        for name, cfg in settings.orchestrators.items()
+    }
+    orchestrator_actions.register_actions(actions, orchestrators)
+    metrics = {
+        name: _named("metrics", name, metrics_build.build_instance, cfg, transport)
+        for name, cfg in settings.metrics.items()
+    }
+    metrics_actions.register_actions(actions, metrics)
     http = http_action.register_http_action(actions, settings.http_request, transport)
     integrations._closers.append(http.aclose)
 
-    for group in (registries, serving):
-        for instance in group.values():
-            integrations.instances.append(instance)
-            integrations._closers.append(instance.aclose)
+    built: list[Instance] = [
+        *registries.values(),
+        *serving.values(),
+        *orchestrators.values(),
+        *metrics.values(),
+    ]
+    for instance in built:
+        integrations.instances.append(instance)
+        integrations._closers.append(instance.aclose)
     return integrations

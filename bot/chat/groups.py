@@ -20,7 +20,7 @@ from bot.errors import IntegrationError, NotFoundError, RetryableIntegrationErro
 
 log = logging.getLogger(__name__)
 
-_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]+$")
 
 
 def _handle(group: str) -> str:
@@ -63,7 +63,7 @@ class SlackGroups:
         """``<!subteam^S0123>`` (notifies the members), or ``@handle`` when the id is unknown."""
         try:
             return f"<!subteam^{await self.group_id(group)}>"
-        except IntegrationError as exc:
+        except (IntegrationError, NotFoundError) as exc:
             log.warning("cannot mention user group %s: %s", group, exc)
             return f"@{_handle(group)}"
 

@@ -53,6 +53,6 @@ class RateLimiter:
         now = self._clock()
         interval, burst = self._pace(key)
         arrival = max(self._theoretical_arrival.get(key, now), now)
-        delay = max(0.0, arrival - interval * (burst - 1) - now)
+        delay = max(0.0, round(arrival - interval * (burst - 1) - now, 6))
         self._theoretical_arrival[key] = arrival + interval
         return max(delay, self.paused_for(key))

@@ -197,9 +197,10 @@ class OutboxWorker:
     async def _run_lane(self, lane: str, message_id: int) -> None:
         try:
             next_id: int | None = message_id
-            while next_id is not None and not self._stopping:
+            while next_id is not None:
                 await self._deliver(next_id)
-                next_id = await self._next_in_lane(lane)
+                # A claimed message is always delivered; on stop, claim no more.
+                next_id = None if self._stopping else await self._next_in_lane(lane)
         except Exception:
             log.exception("outbox lane %s stopped on an unexpected error; it resumes after the lease", lane)
         finally:

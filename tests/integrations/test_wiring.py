@@ -21,6 +21,10 @@ EXPECTED_ACTIONS = {
     "serving.disable_fallback",
     "serving.rollback",
     "serving.health",
+    "orchestrator.pause_schedule",
+    "orchestrator.resume_schedule",
+    "metrics.query",
+    "metrics.wait_until",
 }
 
 
