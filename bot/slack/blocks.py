@@ -27,7 +27,7 @@ MESSAGE_TEXT_MAX = 4000
 MODAL_TITLE_MAX = 24
 MAX_BLOCKS_PER_MESSAGE = 50
 
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 _GROUP = re.compile(r"^(@[a-z0-9._-]+|S[A-Z0-9]{2,})$")
 
 

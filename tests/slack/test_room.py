@@ -254,3 +254,37 @@ async def test_projecting_events_again_enqueues_nothing_new(room: Room) -> None:
     async with room.runtime.db.session() as session:
         queued = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
     assert [m.method for m in queued[sent:]] == ["chat.update"]  # only the card is refreshed
+
+
+async def test_a_slack_outage_loses_nothing_and_the_room_opens_in_order_after_it(room: Room) -> None:
+    with room.fake.outage():
+        ref = await declare(room, responders=["UBEN"])
+        await room.declare("second incident")
+        for _ in range(200):
+            if len(room.fake.calls_to("conversations.create")) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert all(c.status == 503 for c in room.fake.calls_to())
+    await room.settle()
+    ok = [c for c in room.fake.calls if c.ok and c.method != "auth.test"]
+    channel = await room.channel_of(ref)
+    first = [
+        c.method
+        for c in ok
+        if str(c.args.get("name", "")).startswith("inc-1-")
+        or c.args.get("channel") == channel
+        or (c.args.get("channel") == "incidents" and "INC-1" in c.args["text"])
+    ]
+    assert first == [
+        "conversations.create",
+        "conversations.invite",
+        "chat.postMessage",
+        "chat.postMessage",
+        "pins.add",
+    ]
+    assert [c.args["name"] for c in ok if c.method == "conversations.create"] == [
+        "inc-1-fraud-model-latency",
+        "inc-2-second-incident",
+    ]
+    assert len([c for c in ok if c.method == "chat.postMessage"]) == 4  # 2 cards, 2 announcements
+    assert await room.kinds(ref) == ["declared", "channel_created"]
