@@ -2,8 +2,9 @@
 
 One card per incident, pinned in its channel and edited in place on every change. The view is
 read in the caller's session so the card always shows committed state; rendering is pure.
-Alerts are read from the incident's ``alert_*`` timeline events (the alert intake records one
-per alert it attaches or resolves), so the card needs no import of the alert domain.
+Alerts are read from the incident's ``alert*`` timeline events (the alert intake records which
+alerts joined, fired again, resolved...: ``data.alerts`` with fingerprint, title, severity), so
+the card needs no import of the alert domain and shows what the timeline says.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.incident.domain import OPEN_STATUSES, Role, Status
@@ -23,6 +24,10 @@ from bot.slack import blocks as bk
 from bot.slack.ids import ActionId, BlockId
 
 LATEST_ALERTS = 3
+#: Alert timeline events read for the card (the latest; a storm has its own umbrella incident).
+ALERT_EVENTS_READ = 500
+#: Timeline kinds after which an alert no longer fires.
+ALERT_ENDED = frozenset({"alert_resolved", "alert_expired", "alerts_resolved"})
 MAX_RUNBOOK_BUTTONS = 5
 SEVERITY_EMOJI = {"SEV1": ":red_circle:", "SEV2": ":large_orange_circle:", "SEV3": ":large_yellow_circle:"}
 STATUS_EMOJI = {
@@ -43,16 +48,42 @@ class AlertLine:
 
 
 @dataclass(frozen=True)
+class AlertSummary:
+    total: int
+    firing: int
+    latest: tuple[AlertLine, ...]
+
+
+@dataclass(frozen=True)
 class CardView:
     incident: IncidentOut
-    alert_count: int
-    latest_alerts: tuple[AlertLine, ...]
+    alerts: AlertSummary
     runbooks: tuple[str, ...]
     link: str
 
 
-def _is_resolved_alert(kind: str) -> bool:
-    return "resolved" in kind
+def summarize_alerts(events: list[TimelineEvent]) -> AlertSummary:
+    """Each alert's last known state from ``alert*`` events (oldest first); events without
+    ``data.alerts`` count as one alert each, described by their text."""
+    state: dict[str, AlertLine] = {}
+    for event in events:
+        ended = event.kind in ALERT_ENDED or "resolved" in event.kind
+        alerts = event.data.get("alerts")
+        if not isinstance(alerts, list) or not alerts:
+            state[f"event:{event.id}"] = AlertLine(event.at, event.text, ended)
+            continue
+        for alert in alerts:
+            if isinstance(alert, dict):
+                key = str(alert.get("fingerprint") or alert.get("title"))
+                severity = f" ({alert['severity']})" if alert.get("severity") else ""
+                state.pop(key, None)  # re-insert: dicts keep the order of the last change
+                state[key] = AlertLine(event.at, f"{alert.get('title', key)}{severity}", ended)
+    lines = list(state.values())
+    return AlertSummary(
+        total=len(lines),
+        firing=sum(1 for line in lines if not line.resolved),
+        latest=tuple(reversed(lines[-LATEST_ALERTS:])),
+    )
 
 
 async def load_card(
@@ -60,26 +91,17 @@ async def load_card(
 ) -> CardView:
     """Everything the card shows, from committed rows. ``runbooks`` adds engine suggestions."""
     assert incident.id is not None
-    alerts = select(TimelineEvent).where(
-        TimelineEvent.incident_id == incident.id, col(TimelineEvent.kind).startswith("alert_")
+    query = (
+        select(TimelineEvent)
+        .where(TimelineEvent.incident_id == incident.id, col(TimelineEvent.kind).startswith("alert"))
+        .order_by(col(TimelineEvent.id).desc())
+        .limit(ALERT_EVENTS_READ)
     )
-    latest = (await session.exec(alerts.order_by(col(TimelineEvent.id).desc()).limit(LATEST_ALERTS))).all()
-    firing = (
-        await session.exec(
-            select(func.count())
-            .select_from(TimelineEvent)
-            .where(
-                TimelineEvent.incident_id == incident.id,
-                col(TimelineEvent.kind).startswith("alert_"),
-                col(TimelineEvent.kind).not_like("%resolved%"),
-            )
-        )
-    ).one()
+    events = list(reversed((await session.exec(query)).all()))
     suggested = tuple(dict.fromkeys([*incident.suggested_runbooks, *runbooks]))
     return CardView(
         incident=await snapshot(session, incident),
-        alert_count=int(firing),
-        latest_alerts=tuple(AlertLine(e.at, e.text, _is_resolved_alert(e.kind)) for e in latest),
+        alerts=summarize_alerts(events),
         runbooks=suggested,
         link=f"{public_url.rstrip('/')}/api/v1/incidents/{incident.ref}",
     )
@@ -109,13 +131,14 @@ def _roles(view: CardView) -> str:
 
 
 def _alerts(view: CardView) -> str:
-    if not view.latest_alerts:
+    summary = view.alerts
+    if not summary.total:
         return "*Alerts*: none attached"
     lines = [
         f"{':white_check_mark:' if a.resolved else ':bell:'} {slack_date(a.at)} {bk.escape(a.text)}"
-        for a in view.latest_alerts
+        for a in summary.latest
     ]
-    return f"*Alerts* ({view.alert_count} firing events; latest first)\n" + "\n".join(lines)
+    return f"*Alerts*: {summary.firing} firing of {summary.total} (latest first)\n" + "\n".join(lines)
 
 
 def _runbook_blocks(view: CardView) -> list[bk.Block]:

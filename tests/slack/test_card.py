@@ -12,7 +12,7 @@ from bot.incident import flows, service, timeline
 from bot.incident.domain import Role, Severity, Status
 from bot.incident.schemas import IncidentCreate, IncidentOut, RoleHolder
 from bot.slack import blocks as bk
-from bot.slack.card import CardView, card_text, load_card, render_card
+from bot.slack.card import AlertSummary, CardView, card_text, load_card, render_card
 from bot.slack.ids import ActionId, BlockId
 from tests.slack.conftest import API
 
@@ -52,7 +52,7 @@ def incident(**changes: Any) -> IncidentOut:
 
 def view(runbooks: tuple[str, ...] = (), **changes: Any) -> CardView:
     return CardView(
-        incident=incident(**changes), alert_count=0, latest_alerts=(), runbooks=runbooks, link="https://b/x"
+        incident=incident(**changes), alerts=AlertSummary(0, 0, ()), runbooks=runbooks, link="https://b/x"
     )
 
 
@@ -112,20 +112,36 @@ def test_limits_of_block_kit() -> None:
         assert len(plan["text"]["text"]) <= bk.BUTTON_TEXT_MAX
 
 
+def alert(fingerprint: str, title: str, severity: str = "critical") -> dict[str, str]:
+    return {"fingerprint": fingerprint, "title": title, "source": "alertmanager", "severity": severity}
+
+
 async def test_alerts_come_from_the_timeline(db: Database) -> None:
+    """The alert intake's events: which alerts joined, fired again, resolved (data.alerts)."""
     out = await flows.declare_incident(db, IncidentCreate(title="drift"), API)
+    history = [
+        ("alert_joined", [alert("a", "FraudLatencyHigh"), alert("b", "FraudErrorRate <5%>", "warning")]),
+        ("alert_joined", [alert("c", "FeatureStoreLag")]),
+        ("alert_resolved", [alert("a", "FraudLatencyHigh")]),
+        ("alert_refired", [alert("b", "FraudErrorRate <5%>", "warning")]),
+        ("alert_flapping", []),  # no alert list: the event counts as one, by its text
+    ]
     async with db.transaction() as session:
         row = await service.get_incident(session, out.ref, for_update=True)
-        for i, kind in enumerate(["alert_attached", "alert_attached", "alert_resolved", "alert_attached"]):
-            await timeline.record(session, row, kind=kind, text=f"alert {i} <b>", actor=SYSTEM)
+        for kind, alerts in history:
+            data = {"count": len(alerts), "alerts": alerts} if alerts else {}
+            await timeline.record(session, row, kind=kind, text=f"{kind} happened", actor=SYSTEM, data=data)
     async with db.session() as session:
         row = await service.get_incident(session, out.ref)
         card = await load_card(session, row, public_url="https://bot", runbooks=("a", "b"))
-    assert card.alert_count == 3
-    assert [a.text for a in card.latest_alerts] == ["alert 3 <b>", "alert 2 <b>", "alert 1 <b>"]
-    assert [a.resolved for a in card.latest_alerts] == [False, True, False]
+    assert (card.alerts.total, card.alerts.firing) == (4, 3)
+    assert [(a.text, a.resolved) for a in card.alerts.latest] == [
+        ("alert_flapping happened", False),
+        ("FraudErrorRate <5%> (warning)", False),
+        ("FraudLatencyHigh (critical)", True),
+    ]
     alerts = next(b for b in render_card(card) if b.get("block_id") == BlockId.CARD_ALERTS)["text"]["text"]
-    assert alerts.startswith("*Alerts* (3 firing events; latest first)")
-    assert "alert 3 &lt;b&gt;" in alerts
+    assert alerts.startswith("*Alerts*: 3 firing of 4 (latest first)")
+    assert "FraudErrorRate &lt;5%&gt; (warning)" in alerts
     assert card.link == "https://bot/api/v1/incidents/INC-1"
     assert card.runbooks == ("a", "b")

@@ -15,7 +15,7 @@ CHANNEL_FREE = frozenset({"declared", "channel_created", "chat_error", "summary_
 
 
 def needs_channel(event: TimelineEvent) -> bool:
-    return event.kind not in CHANNEL_FREE and not event.kind.startswith("alert_")
+    return event.kind not in CHANNEL_FREE and not event.kind.startswith("alert")
 
 
 async def apply_event(writer: RoomWriter, event: TimelineEvent) -> None:
