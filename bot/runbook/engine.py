@@ -21,48 +21,35 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import Database, utcnow
-from bot.errors import AlreadyRunningError, IncidentBotError, RetryableIntegrationError
+from bot.errors import IncidentBotError
 from bot.incident import service as incident_service
 from bot.incident.models import Incident
-from bot.runbook import calls, locks, progress
+from bot.runbook import calls, progress
+from bot.runbook.attempts import Attempts, Change, Outcome, failed, skipped
 from bot.runbook.execution import Execution, load_execution
 from bot.runbook.kinds import Kind
-from bot.runbook.models import OnFailure, StepSpec, retry_policy
+from bot.runbook.models import OnFailure, StepSpec
 from bot.runbook.settings import RunbookSettings
-from bot.runbook.states import WORKABLE, Phase, RunStatus, StepStatus
+from bot.runbook.states import WORKABLE, RunStatus, StepStatus
 from bot.runbook.tables import RunbookRun, RunbookStep
 from bot.runbook.templating import Templates, Where
 from bot.runbook.undo import plan_undo
-from integrations.base import ActionContext, ActionRegistry, ActionResult, Plan
+from integrations.base import ActionRegistry
 
 log = logging.getLogger(__name__)
-
-Change = Callable[[AsyncSession, Incident, RunbookRun, RunbookStep], Awaitable[None]]
 
 
 class LostClaimError(Exception):
     """Another worker owns the run now (this one's lease ran out): stop touching it."""
-
-
-class StepInterruptedError(Exception):
-    """The run was cancelled while a step that changes nothing was waiting."""
-
-
-class Outcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
 
 
 def default_worker_id() -> str:
@@ -83,6 +70,7 @@ class Engine:
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
         self.templates = Templates()
+        self.attempts = Attempts(self)
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -179,7 +167,7 @@ class Engine:
                 log.warning("%s: lease renewal failed; trying again", state.ref, exc_info=True)
 
     @asynccontextmanager
-    async def _txn(self, state: Execution) -> AsyncIterator[tuple[AsyncSession, Incident, RunbookRun]]:
+    async def transaction(self, state: Execution) -> AsyncIterator[tuple[AsyncSession, Incident, RunbookRun]]:
         """A transaction on the run, fenced: it fails if another worker owns the run now."""
         async with self.db.transaction() as session:
             incident = await incident_service.get_incident(session, state.incident_id, for_update=True)
@@ -194,15 +182,15 @@ class Engine:
                 state.cancelled_by = run.cancel_requested_by
             yield session, incident, run
 
-    async def _commit(self, state: Execution, row: RunbookStep, change: Change) -> None:
-        async with self._txn(state) as (session, incident, run):
+    async def commit(self, state: Execution, row: RunbookStep, change: Change) -> None:
+        async with self.transaction(state) as (session, incident, run):
             fresh = await session.get(RunbookStep, row.id)
             assert fresh is not None
             await change(session, incident, run, fresh)
         state.replace(fresh)
 
     async def _finish(self, state: Execution, status: RunStatus, kind: Kind, text: str, **data: Any) -> None:
-        async with self._txn(state) as (session, incident, run):
+        async with self.transaction(state) as (session, incident, run):
             await progress.finish(session, incident, run, status, kind, text, **data)
         state.status = status
 
@@ -260,9 +248,9 @@ class Engine:
                 state.secrets,
             )
         except IncidentBotError as exc:
-            await self._commit(state, row, _failed(calls.describe(exc, state.secrets)))
+            await self.commit(state, row, failed(calls.describe(exc, state.secrets)))
             return Outcome.FAILED
-        return await self._call(state, row, call, step, step.id, interruptible=True)
+        return await self.attempts.run_call(state, row, call, step, step.id, interruptible=True)
 
     async def _cancelled(self, state: Execution) -> None:
         who = state.cancelled_by or "someone"
@@ -276,7 +264,7 @@ class Engine:
         )
 
     async def _fail_and_undo(self, state: Execution, step: StepSpec, error: str | None) -> None:
-        async with self._txn(state) as (session, incident, run):
+        async with self.transaction(state) as (session, incident, run):
             run.error = f"step {step.id}: {error}"
             run.status = RunStatus.UNDOING.value
             session.add(run)
@@ -305,108 +293,6 @@ class Engine:
             state.replace(row)
 
     # -- one action call, with retries ------------------------------------------------------
-
-    async def _call(
-        self,
-        state: Execution,
-        row: RunbookStep,
-        call: calls.Call,
-        step: StepSpec,
-        step_ref: str,
-        *,
-        interruptible: bool,
-    ) -> Outcome:
-        policy = retry_policy(step, self.settings.default_retries)
-        timeout = step.timeout or self.settings.default_timeout
-        if call.mutating:
-            try:
-                async with self._txn(state) as (session, _incident, _run):
-                    await locks.acquire(session, state.run_id, [call.target])
-            except AlreadyRunningError as exc:
-                await self._commit(state, state.find(row), _failed(str(exc)))
-                return Outcome.FAILED
-        ctx = ActionContext(
-            incident_ref=state.incident_ref,
-            run_ref=state.ref,
-            step_id=step_ref,
-            actor=state.requested_by,
-        )
-        # Running already: a process died after committing it, so apply may have happened.
-        # An undo is never applied to a resource that is already back where it was.
-        unknown = state.find(row).status == StepStatus.RUNNING or row.phase == Phase.UNDO.value
-        attempt = 0
-        while True:
-            attempt += 1
-            failure: BaseException
-            try:
-                plan = await self._timed(call.action.plan(call.params, ctx), timeout, state, interruptible)
-            except StepInterruptedError:
-                return await self._interrupted(state, row)
-            except Exception as exc:
-                failure = exc
-            else:
-                shown_plan, plan_masked = calls.mask_plan(plan, state.secrets)
-                if unknown and not plan.changes:
-                    planned = state.find(row).planned or {}
-                    before = planned.get("current", shown_plan.current)
-                    result = ActionResult(
-                        plan.target, before, shown_plan.current, shown_plan.summary, shown_plan.details
-                    )
-                    masked = bool(planned.get("masked")) or plan_masked
-                    await self._commit(state, row, _succeeded(result, masked, recovered=True))
-                    return Outcome.SUCCEEDED
-                await self._commit(state, row, _started(call, shown_plan, plan_masked))
-                unknown = True
-                try:
-                    applied = await self._timed(
-                        call.action.apply(call.params, ctx),
-                        timeout,
-                        state,
-                        interruptible and not call.mutating,
-                    )
-                except StepInterruptedError:
-                    return await self._interrupted(state, row)
-                except Exception as exc:
-                    failure = exc
-                else:
-                    await self._commit(state, row, _succeeded(*calls.mask_result(applied, state.secrets)))
-                    return Outcome.SUCCEEDED
-            if not isinstance(failure, IncidentBotError | TimeoutError):
-                log.error("%s: action %s raised", state.ref, call.action.name, exc_info=failure)
-            error = calls.describe(failure, state.secrets, timeout=timeout)
-            if isinstance(failure, RetryableIntegrationError | TimeoutError) and attempt <= policy.max:
-                delay = policy.delay(attempt)
-                await self._commit(state, row, _retrying(error, attempt, delay))
-                if interruptible and await _cancelled_during(state, delay):
-                    return await self._interrupted(state, row)
-                continue
-            await self._commit(state, row, _failed(error))
-            return Outcome.FAILED
-
-    async def _interrupted(self, state: Execution, row: RunbookStep) -> Outcome:
-        await self._commit(state, row, _failed(f"cancelled by {state.cancelled_by or 'someone'}"))
-        return Outcome.CANCELLED
-
-    async def _timed(self, coro: Awaitable[Any], limit: float, state: Execution, interruptible: bool) -> Any:
-        """Await ``coro`` for at most ``limit`` seconds; stop early on cancel if allowed."""
-        task = asyncio.ensure_future(coro)
-        stop = asyncio.ensure_future(state.cancel.wait()) if interruptible else None
-        try:
-            done, _ = await asyncio.wait(
-                [t for t in (task, stop) if t is not None],
-                timeout=limit,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if task in done:
-                return task.result()
-            if stop is not None and stop in done:
-                raise StepInterruptedError
-            raise TimeoutError
-        finally:
-            for pending in (task, stop):
-                if pending is not None and not pending.done():
-                    pending.cancel()
-            await asyncio.gather(*(t for t in (task, stop) if t is not None), return_exceptions=True)
 
     # -- undo -------------------------------------------------------------------------------
 
@@ -455,7 +341,7 @@ class Engine:
                 f"cannot undo step {step.id}: the state it found holds a secret input, which is "
                 "recorded masked; restore it by hand"
             )
-            await self._commit(state, row, _failed(error))
+            await self.commit(state, row, failed(error))
             return Outcome.FAILED
         context = state.context(row.position)
         try:
@@ -478,7 +364,7 @@ class Engine:
                 )
                 inverse = forward.action.inverse(forward.params, before or {})
                 if inverse is None:
-                    await self._commit(state, row, _skipped(f"nothing to undo: {step.action} has no inverse"))
+                    await self.commit(state, row, skipped(f"nothing to undo: {step.action} has no inverse"))
                     return Outcome.SKIPPED
                 call = calls.prepare(
                     self.actions,
@@ -488,52 +374,9 @@ class Engine:
                     state.secrets,
                 )
         except IncidentBotError as exc:
-            await self._commit(state, row, _failed(calls.describe(exc, state.secrets)))
+            await self.commit(state, row, failed(calls.describe(exc, state.secrets)))
             return Outcome.FAILED
-        return await self._call(state, row, call, step, f"{step.id}.undo", interruptible=False)
+        return await self.attempts.run_call(state, row, call, step, f"{step.id}.undo", interruptible=False)
 
 
-async def _cancelled_during(state: Execution, delay: float) -> bool:
-    try:
-        await asyncio.wait_for(state.cancel.wait(), delay)
-    except TimeoutError:
-        return False
-    return True
-
-
-def _started(call: calls.Call, plan: Plan, masked: bool) -> Change:
-    async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
-        await progress.step_started(session, incident, run, row, call, plan, masked=masked)
-
-    return change
-
-
-def _succeeded(result: ActionResult, masked: bool, *, recovered: bool = False) -> Change:
-    async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
-        await progress.step_succeeded(session, incident, run, row, result, masked=masked, recovered=recovered)
-
-    return change
-
-
-def _retrying(error: str, attempt: int, delay: float) -> Change:
-    async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
-        await progress.step_retrying(session, incident, run, row, error, attempt, delay)
-
-    return change
-
-
-def _failed(error: str) -> Change:
-    async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
-        await progress.step_failed(session, incident, run, row, error)
-
-    return change
-
-
-def _skipped(why: str) -> Change:
-    async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
-        await progress.step_skipped(session, incident, run, row, why)
-
-    return change
-
-
-__all__ = ["Engine", "LostClaimError", "Outcome", "Phase", "default_worker_id"]
+__all__ = ["Engine", "LostClaimError", "Outcome", "default_worker_id"]

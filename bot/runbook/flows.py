@@ -18,116 +18,24 @@ from bot.errors import ConflictError, PermissionDeniedError
 from bot.incident import service as incident_service
 from bot.incident import timeline
 from bot.permissions import GroupResolver
-from bot.runbook import approvals, locks, planning, service
+from bot.runbook import approvals, locks, planning, service, snapshots
+from bot.runbook.browse import catalog, expiry, get_runbook, list_runbooks, suggested_for
 from bot.runbook.context import incident_context
 from bot.runbook.engine import Engine
 from bot.runbook.inputs import resolve, secret_values, shown
 from bot.runbook.kinds import Kind
-from bot.runbook.loader import Catalog, Runbook
 from bot.runbook.models import RunbookSpec
 from bot.runbook.schemas import (
     ApprovalNeedOut,
-    ApprovalPolicyOut,
     ApproversOut,
-    InputOut,
-    InvalidRunbookOut,
     PlanOut,
-    RunbookListOut,
-    RunbookOut,
     RunOut,
-    StepSummaryOut,
-    SuggestedRunbookOut,
 )
 from bot.runbook.states import WORKABLE, Origin, RunStatus, parse_run_ref
 from bot.runbook.templating import Templates
 from bot.runtime import Runtime
 
 Inputs = Mapping[str, Any]
-
-
-def catalog(runtime: Runtime) -> Catalog:
-    return Catalog(runtime.settings.runbooks_path, runtime.actions)
-
-
-def _expiry(runtime: Runtime, spec: RunbookSpec) -> float:
-    return spec.approval.expires_after or runtime.settings.runbooks.approval_expiry
-
-
-def runbook_out(runtime: Runtime, runbook: Runbook) -> RunbookOut:
-    spec = runbook.spec
-    return RunbookOut(
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        owner=spec.owner,
-        file=str(runbook.path),
-        digest=runbook.digest,
-        inputs={
-            name: InputOut(
-                type=i.type,
-                description=i.description,
-                sources=list(i.from_),
-                default=i.default,
-                required=i.required,
-                secret=i.secret,
-                choices=i.choices,
-            )
-            for name, i in spec.inputs.items()
-        },
-        approval=ApprovalPolicyOut(
-            required=spec.approval.required,
-            by_severity={s.value: lvl for s, lvl in spec.approval.by_severity.items()},
-            approvers=approvals.approver_principals(spec, runtime.settings),
-            four_eyes=spec.approval.four_eyes,
-            expires_after_s=_expiry(runtime, spec),
-        ),
-        run_by=approvals.run_principals(spec, runtime.settings),
-        steps=[
-            StepSummaryOut(
-                id=s.id, title=s.title, action=s.action, on_failure=s.on_failure, has_undo=s.undo is not None
-            )
-            for s in spec.steps
-        ],
-    )
-
-
-async def list_runbooks(runtime: Runtime) -> RunbookListOut:
-    reports = catalog(runtime).reports()
-    return RunbookListOut(
-        runbooks=[runbook_out(runtime, r.runbook) for r in reports if r.runbook is not None],
-        invalid=[
-            InvalidRunbookOut(file=str(r.path), errors=[str(e) for e in r.errors])
-            for r in reports
-            if not r.ok
-        ],
-    )
-
-
-async def get_runbook(runtime: Runtime, name: str) -> RunbookOut:
-    return runbook_out(runtime, catalog(runtime).get(name))
-
-
-async def suggested_for(runtime: Runtime, incident_ref: str) -> list[SuggestedRunbookOut]:
-    """Runbooks for an incident: those its routing rule named, and those whose ``when:`` match."""
-    async with runtime.db.session() as session:
-        incident = await incident_service.get_incident(session, incident_ref)
-    suggested = []
-    for runbook in catalog(runtime).runbooks():
-        spec = runbook.spec
-        reasons = []
-        if spec.name in incident.suggested_runbooks:
-            reasons.append("routing rule")
-        for i, matcher in enumerate(spec.when, 1):
-            if matcher.matches(
-                labels=incident.labels,
-                severity=incident.severity,
-                models=incident.models,
-                services=incident.services,
-            ):
-                reasons.append(f"when #{i}")
-        if reasons:
-            suggested.append(SuggestedRunbookOut(name=spec.name, title=spec.title, reasons=reasons))
-    return sorted(suggested, key=lambda s: ("routing rule" not in s.reasons, s.name))
 
 
 async def plan_run(
@@ -165,7 +73,7 @@ async def plan_run(
             approvals_required=level.approvals,
             approvers=approvals.approver_principals(spec, runtime.settings),
             four_eyes=spec.approval.four_eyes,
-            expires_after_s=_expiry(runtime, spec),
+            expires_after_s=expiry(runtime, spec),
         ),
         steps=steps,
     )
@@ -266,7 +174,7 @@ async def start_run(
             approvals_required=level.approvals,
             approvers=approvals.approver_principals(spec, settings),
             four_eyes=spec.approval.four_eyes,
-            expires_after=_expiry(runtime, spec),
+            expires_after=expiry(runtime, spec),
             plan=plan,
         )
         assert run.id is not None
@@ -280,7 +188,7 @@ async def start_run(
             secrets=secrets,
         )
         await locks.acquire(session, run.id, targets)
-        return await service.snapshot(session, run)
+        return await snapshots.snapshot(session, run)
 
 
 async def _decide(
@@ -315,7 +223,7 @@ async def _decide(
                 f"{actor.label} may not deny {run.ref} (approvers: {', '.join(run.approvers) or 'no one'})",
                 run=run.ref,
             )
-        out = await service.snapshot(session, run)
+        out = await snapshots.snapshot(session, run)
     if refused is not None:
         await _refused(runtime, actor, what, out.ref, incident_id, refused)
         raise refused
@@ -355,7 +263,7 @@ async def cancel(
         allowed = await approvals.may_cancel(actor, run, spec, runtime.settings, roles, group_members)
         if allowed:
             await service.cancel(session, incident, run, actor)
-        out = await service.snapshot(session, run)
+        out = await snapshots.snapshot(session, run)
     if not allowed:
         error = PermissionDeniedError(f"{actor.label} may not cancel {out.ref}", run=out.ref)
         await _refused(runtime, actor, "cancel", out.ref, incident.id, error)
@@ -380,7 +288,7 @@ async def undo(
             refused = exc
         else:
             await service.request_undo(session, incident, run, actor)
-        out = await service.snapshot(session, run)
+        out = await snapshots.snapshot(session, run)
     if refused is not None:
         await _refused(runtime, actor, "undo", out.ref, incident.id, refused)
         raise refused
@@ -389,7 +297,7 @@ async def undo(
 
 async def get_run(runtime: Runtime, run_ref: str) -> RunOut:
     async with runtime.db.session() as session:
-        return await service.snapshot(session, await service.get_run(session, run_ref))
+        return await snapshots.snapshot(session, await service.get_run(session, run_ref))
 
 
 async def list_runs(
@@ -404,7 +312,7 @@ async def list_runs(
         if incident_ref is not None:
             incident_id = (await incident_service.get_incident(session, incident_ref)).id
         runs = await service.list_runs(session, incident_id=incident_id, statuses=statuses, limit=limit)
-        return [await service.snapshot(session, r) for r in runs]
+        return [await snapshots.snapshot(session, r) for r in runs]
 
 
 async def pending_approvals(runtime: Runtime, incident_ref: str) -> list[RunOut]:
@@ -435,7 +343,7 @@ async def can_approve(
         run = await service.get_run(session, run_ref)
         if run.status != RunStatus.AWAITING_APPROVAL.value:
             return False
-        if any(a.approver == actor.id for a in await service.approvals_of(session, run.id or 0)):
+        if any(a.approver == actor.id for a in await snapshots.approvals_of(session, run.id or 0)):
             return False
         roles = await approvals.roles_held(session, run.incident_id, actor)
     why = await approvals.may_approve(actor, run, roles, approvals.groups_for(runtime.settings, groups))

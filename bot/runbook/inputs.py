@@ -60,8 +60,9 @@ def resolve(
     templates: Templates,
     *,
     file: str,
-) -> dict[str, Scalar]:
-    """The typed value of every input that has one; InputError for unknown or missing ones."""
+) -> dict[str, Scalar | None]:
+    """The typed value of every input (None for an optional one without a value); InputError
+    for unknown inputs and required ones without a value."""
     unknown = sorted(set(given) - set(spec.inputs))
     if unknown:
         raise InputError(
@@ -70,7 +71,7 @@ def resolve(
             field="inputs",
         )
     context = {"incident": incident}
-    values: dict[str, Scalar] = {}
+    values: dict[str, Scalar | None] = {}
     for name, input_spec in spec.inputs.items():
         raw: Any = given.get(name)
         if raw is None:
@@ -88,6 +89,8 @@ def resolve(
                     hint=f"give it (--input {name}=...); looked in {sources}",
                     field=f"inputs.{name}",
                 )
+            # Templates see every declared input; an optional one without a value is None.
+            values[name] = None
             continue
         values[name] = coerce(name, input_spec, raw, runbook=spec.name)
     return values

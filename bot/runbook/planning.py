@@ -51,7 +51,10 @@ async def dry_run(
                 actor=actor,
                 dry_run=True,
             )
-            plan = await asyncio.wait_for(call.action.plan(call.params, ctx), step.timeout or plan_timeout)
+            plan, _ = calls.mask_plan(
+                await asyncio.wait_for(call.action.plan(call.params, ctx), step.timeout or plan_timeout),
+                secrets,
+            )
         except Exception as exc:
             if not isinstance(exc, IncidentBotError | TimeoutError):
                 log.error("dry-run of %s step %s: plan raised", spec.name, step.id, exc_info=exc)

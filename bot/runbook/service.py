@@ -22,15 +22,15 @@ from bot.incident.models import Incident
 from bot.runbook import locks, progress
 from bot.runbook.kinds import Kind
 from bot.runbook.loader import Runbook
-from bot.runbook.schemas import ApprovalOut, PlannedStepOut, RunOut, StepOut
+from bot.runbook.schemas import PlannedStepOut
 from bot.runbook.signals import RunReady, RunRequested
+from bot.runbook.snapshots import approvals_of
 from bot.runbook.states import (
     ACTIVE,
     UNDOABLE,
     Origin,
     Phase,
     RunStatus,
-    StepStatus,
     format_run_ref,
     parse_run_ref,
 )
@@ -56,69 +56,6 @@ async def lock_run(session: AsyncSession, ref: str | int) -> tuple[Incident, Run
     run = await session.get(RunbookRun, found.id, with_for_update=True, populate_existing=True)
     assert run is not None
     return incident, run
-
-
-async def approvals_of(session: AsyncSession, run_id: int) -> list[RunbookApproval]:
-    query = select(RunbookApproval).where(RunbookApproval.run_id == run_id).order_by(col(RunbookApproval.id))
-    return list((await session.exec(query)).all())
-
-
-async def snapshot(session: AsyncSession, run: RunbookRun) -> RunOut:
-    assert run.id is not None
-    rows = await progress.steps_of(session, run.id)
-    approvals = await approvals_of(session, run.id)
-    return RunOut(
-        ref=run.ref,
-        incident=f"INC-{run.incident_id}",
-        runbook=run.runbook,
-        runbook_title=run.runbook_title,
-        runbook_digest=run.runbook_digest,
-        status=RunStatus(run.status),
-        origin=Origin(run.origin),
-        rule=run.rule,
-        requested_by=run.requested_by,
-        requested_by_label=run.requested_by_label,
-        inputs=dict(run.inputs),
-        approvals_required=run.approvals_required,
-        approvers=list(run.approvers),
-        four_eyes=run.four_eyes,
-        approvals=[ApprovalOut.model_validate(a, from_attributes=True) for a in approvals],
-        expires_at=run.expires_at,
-        created_at=run.created_at,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        error=run.error,
-        end_reason=run.end_reason,
-        ended_by=run.ended_by,
-        cancel_requested_by=run.cancel_requested_by,
-        undo_requested_by=run.undo_requested_by,
-        locks=await locks.held(session, run.id),
-        steps=[_step_out(r) for r in rows if r.phase == Phase.DO.value],
-        undo_steps=sorted(
-            (_step_out(r) for r in rows if r.phase == Phase.UNDO.value), key=lambda s: -s.position
-        ),
-    )
-
-
-def _step_out(row: RunbookStep) -> StepOut:
-    return StepOut(
-        position=row.position,
-        phase=Phase(row.phase),
-        step=row.step_id,
-        title=row.title,
-        action=row.action,
-        status=StepStatus(row.status),
-        target=row.target,
-        params=row.params,
-        planned=row.planned,
-        before=row.before,
-        after=row.after,
-        summary=row.summary,
-        error=row.error,
-        attempts=row.attempts,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-    )
 
 
 async def previous_auto_run(session: AsyncSession, incident_id: int, runbook: str) -> RunbookRun | None:

@@ -1,16 +1,12 @@
 """In-process test actions for the engine: a key/value store the actions set to targets, with
 knobs for failures (retryable, rejected), slowness (timeouts) and an apply log.
-
-``shipped_registry`` registers actions under the names the built-in runbooks use: the real
-registry and serving actions (no instance configured: validation needs only their parameter
-models) and stand-ins with the parameter models of the orchestrator and metrics kinds.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -25,8 +21,6 @@ from integrations.base import (
     Invocation,
     Plan,
 )
-from integrations.registry.actions import register_actions as register_registry_actions
-from integrations.serving.actions import register_actions as register_serving_actions
 
 
 @dataclass
@@ -142,121 +136,5 @@ def make_registry(store: Store) -> ActionRegistry:
     registry.register(SetAction(store))
     registry.register(SetAction(store, "test.set_other"))
     registry.register(ReadAction(store))
-    register_builtin_actions(registry)
-    return registry
-
-
-# Stand-ins with the parameter models of the orchestrator and metrics kinds (their branch
-# has not landed here yet); they act on a Store so the built-in runbooks can run in tests.
-
-
-class ScheduleParams(ActionParams):
-    schedule: str = Field(min_length=1)
-    instance: str | None = None
-    last_runs: int = Field(5, ge=0, le=50)
-
-
-class ScheduleAction(BaseAction[ScheduleParams]):
-    params_model = ScheduleParams
-    mutating = True
-
-    def __init__(self, store: Store, paused: bool) -> None:
-        self.store = store
-        self.paused = paused
-        self.name = "orchestrator.pause_schedule" if paused else "orchestrator.resume_schedule"
-        self.description = self.name
-
-    def target(self, params: ScheduleParams) -> str:
-        return f"orchestrator:airflow/{params.schedule}"
-
-    def _state(self, params: ScheduleParams) -> bool:
-        return bool(self.store.values.get(f"paused:{params.schedule}", False))
-
-    def _summary(self, params: ScheduleParams, before: bool) -> str:
-        label = {True: "paused", False: "active"}
-        return f"schedule {params.schedule}: {label[before]} → {label[self.paused]}"
-
-    async def plan(self, params: ScheduleParams, ctx: ActionContext) -> Plan:
-        before = self._state(params)
-        return Plan(
-            self.target(params), {"paused": before}, {"paused": self.paused}, self._summary(params, before)
-        )
-
-    async def apply(self, params: ScheduleParams, ctx: ActionContext) -> ActionResult:
-        before = self._state(params)
-        self.store.values[f"paused:{params.schedule}"] = self.paused
-        self.store.applies.append((self.name, params.schedule, self.paused))
-        return ActionResult(
-            self.target(params), {"paused": before}, {"paused": self.paused}, self._summary(params, before)
-        )
-
-    def inverse(self, params: ScheduleParams, before: dict[str, Any]) -> Invocation | None:
-        name = "orchestrator.pause_schedule" if before["paused"] else "orchestrator.resume_schedule"
-        return Invocation(name, {"schedule": params.schedule, "instance": params.instance})
-
-
-class WaitUntilParams(ActionParams):
-    expr: str = Field(min_length=1)
-    op: Literal["<", "<=", ">", ">=", "==", "!="]
-    threshold: float
-    for_s: float = Field(0.0, ge=0)
-    timeout_s: float = Field(300.0, gt=0, le=24 * 3600)
-    interval_s: float = Field(15.0, gt=0, le=3600)
-    on_no_data: Literal["fail", "pass", "wait"] = "fail"
-    match: Literal["all", "any"] = "all"
-    instance: str | None = None
-
-
-class WaitUntilAction(BaseAction[WaitUntilParams]):
-    """Reads ``metric:<expr>`` from the store and compares it once."""
-
-    name = "metrics.wait_until"
-    description = name
-    params_model = WaitUntilParams
-    mutating = False
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def target(self, params: WaitUntilParams) -> str:
-        return f"metrics:prometheus/{params.expr}"
-
-    def _holds(self, value: float, params: WaitUntilParams) -> bool:
-        ops = {
-            "<": value < params.threshold,
-            "<=": value <= params.threshold,
-            ">": value > params.threshold,
-            ">=": value >= params.threshold,
-            "==": value == params.threshold,
-            "!=": value != params.threshold,
-        }
-        return ops[params.op]
-
-    async def plan(self, params: WaitUntilParams, ctx: ActionContext) -> Plan:
-        value = self.store.values.get(f"metric:{params.expr}", 0.0)
-        condition = f"{params.expr} {params.op} {params.threshold:g}"
-        return Plan(
-            self.target(params), {"value": value}, {"condition": condition}, f"wait until {condition}"
-        )
-
-    async def apply(self, params: WaitUntilParams, ctx: ActionContext) -> ActionResult:
-        value = float(self.store.values.get(f"metric:{params.expr}", 0.0))
-        self.store.applies.append((self.name, params.expr, value))
-        if not self._holds(value, params):
-            raise RejectedIntegrationError(
-                f"{params.expr} is {value:g}, not {params.op} {params.threshold:g}", system="prometheus"
-            )
-        return ActionResult(self.target(params), {}, {"value": value}, f"{params.expr} = {value:g}: ok")
-
-
-def shipped_registry(store: Store | None = None) -> ActionRegistry:
-    """Every action name the built-in runbooks use."""
-    store = store or Store()
-    registry = ActionRegistry()
-    register_registry_actions(registry, {})
-    register_serving_actions(registry, {})
-    registry.register(ScheduleAction(store, paused=True))
-    registry.register(ScheduleAction(store, paused=False))
-    registry.register(WaitUntilAction(store))
     register_builtin_actions(registry)
     return registry

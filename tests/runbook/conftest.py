@@ -18,6 +18,7 @@ from bot.incident.domain import Role, Severity
 from bot.incident.schemas import IncidentCreate
 from bot.runbook.states import RunStatus
 from bot.runtime import Runtime
+from integrations.wiring import Integrations
 from tests.runbook.actions import Store, make_registry
 
 ALICE = Actor(id="U-alice", kind="person", interface=Interface.SLACK, name="alice")
@@ -66,7 +67,7 @@ def make_runtime(db_url: str, runbooks_dir: Path, store: Store, **runbooks: Any)
         runbooks={**FAST, **runbooks},
     )
     runtime = Runtime.build(settings)
-    runtime.actions = make_registry(store)
+    runtime.integrations = Integrations(make_registry(store))
     return runtime
 
 

@@ -37,6 +37,7 @@ from integrations.base import (
     Invocation,
     Plan,
 )
+from integrations.wiring import Integrations
 
 
 class FileSetParams(ActionParams):
@@ -114,7 +115,7 @@ def runtime(db_url: str, runbooks_dir: Path, folder: Path) -> Runtime:
         runbooks={"lease": 1, "poll_interval": 0.1, "default_retries": {"max": 0}},
     )
     built = Runtime.build(settings)
-    built.actions = registry(folder)
+    built.integrations = Integrations(registry(folder))
     return built
 
 

@@ -4,10 +4,12 @@ failure policies, templates between steps, secrets, cancellation."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
 
+from bot.audit.service import list_audit
 from bot.incident import flows as incident_flows
 from bot.runbook import flows
 from bot.runbook.states import RunStatus, StepStatus
@@ -273,19 +275,24 @@ async def test_a_template_error_at_run_time_names_file_step_and_field(
     )
 
 
+SECRET = """
+inputs:
+  token: {secret: true}
+steps:
+  - {id: one, action: test.set, with: {key: a, value: "Bearer {{ inputs.token }}"}}
+"""
+
+
 async def test_secret_inputs_reach_the_action_but_no_record(
     rt: Runtime, store: Store, write_runbook: WriteRunbook
 ) -> None:
-    write_runbook(
-        "secret",
-        """
-        inputs:
-          token: {secret: true}
-        steps:
-          - {id: one, action: test.set, with: {key: a, value: "Bearer {{ inputs.token }}"}}
-        """,
-    )
+    write_runbook("secret", SECRET)
+    write_runbook("guarded-secret", "approval: {required: one}\n" + SECRET)
     incident = await declare(rt)
+    plan = await flows.plan_run(rt, "secret", incident, {"token": "tok-123456"}, ALICE)
+    assert plan.steps[0].summary == "a: None → Bearer ***"
+    waiting = await flows.start_run(rt, "guarded-secret", incident, {"token": "tok-123456"}, ALICE)
+    await flows.cancel(rt, waiting.ref, ALICE)
     requested = await flows.start_run(rt, "secret", incident, {"token": "tok-123456"}, ALICE)
     assert requested.inputs == {"token": "***"}
     run = await flows.execute(rt, requested.ref)
@@ -294,6 +301,9 @@ async def test_secret_inputs_reach_the_action_but_no_record(
     recorded = [e.model_dump_json() for e in await incident_flows.get_timeline(rt.db, incident)]
     assert not any("tok-123456" in e for e in recorded)
     assert "tok-123456" not in run.model_dump_json()
+    async with rt.db.session() as session:
+        audited = [json.dumps(e.details) for e in await list_audit(session, limit=1000)]
+    assert len(audited) > 10 and not any("tok-123456" in e for e in audited)
 
 
 async def test_cancel_stops_a_running_run_at_a_wait(

@@ -114,7 +114,9 @@ def test_inputs_come_from_the_requester_then_the_incident_then_defaults() -> Non
         "model": "fraud",
         "alias": "champion",
         "namespace": "prod",
+        "replicas": None,
         "dry": False,
+        "token": None,
     }
     assert inputs_for({}, {"labels": {}, "models": ["churn"]})["model"] == "churn"
     given = {"model": "ads", "replicas": "4", "dry": "true", "alias": "challenger"}
@@ -124,6 +126,7 @@ def test_inputs_come_from_the_requester_then_the_incident_then_defaults() -> Non
         "namespace": "prod",
         "replicas": 4,
         "dry": True,
+        "token": None,
     }
 
 
