@@ -124,22 +124,22 @@ async def test_changes_post_a_line_and_update_the_card(room: Room) -> None:
     await flows.update_incident(room.runtime.db, ref, IncidentUpdate(status=Status.MITIGATED), API)
     await room.settle()
 
-    assert room.methods() == [
+    in_room = [c.method for c in room.fake.calls_to() if c.args.get("channel") != "UBEN"]
+    assert in_room == [
         "chat.postMessage",  # severity line
         "chat.update",
         "chat.postMessage",  # role line
         "conversations.invite",  # the new commander
-        "chat.postMessage",  # checklist DM
         "chat.update",
         "chat.postMessage",  # status line
         "chat.update",
     ]
+    assert [c.method for c in room.fake.calls_to() if c.args.get("channel") == "UBEN"] == ["chat.postMessage"]
     lines = [c.args for c in room.fake.ok_calls("chat.postMessage") if c.args["channel"] == channel]
     assert "Severity SEV3 → *SEV1* by test-write: checkout down" in lines[0]["text"]
     assert "<@UBEN> is Incident commander" in lines[1]["text"]
     assert "Status triggered → *mitigated*" in lines[2]["text"]
-    dm = room.fake.ok_calls("chat.postMessage")[2]
-    assert dm.args["channel"] == "UBEN"
+    [dm] = [c for c in room.fake.ok_calls("chat.postMessage") if c.args["channel"] == "UBEN"]
     assert "Your checklist" in block_texts(dm.args) and f"<#{channel}>" in block_texts(dm.args)
     assert room.fake.channel_messages("UBEN")[0]["text"].startswith("You are Incident commander of INC-1")
     final_card = card_calls(room, channel)[-1]
@@ -288,3 +288,23 @@ async def test_a_slack_outage_loses_nothing_and_the_room_opens_in_order_after_it
     ]
     assert len([c for c in ok if c.method == "chat.postMessage"]) == 4  # 2 cards, 2 announcements
     assert await room.kinds(ref) == ["declared", "channel_created"]
+
+
+async def test_direct_messages_do_not_wait_for_the_channel(room: Room) -> None:
+    room.fake.rate_limit("conversations.create", retry_after=2)  # the channel is delayed
+    ref = await declare(room)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
+    for _ in range(100):
+        if room.fake.ok_calls("chat.postMessage"):
+            break
+        await asyncio.sleep(0.02)
+    assert [c.args["channel"] for c in room.fake.ok_calls("chat.postMessage")] == ["UBEN"]  # the checklist
+    assert not room.fake.ok_calls("conversations.create")
+    await room.settle()
+    channel = await room.channel_of(ref)
+    in_channel = [c.args for c in room.fake.ok_calls("chat.postMessage") if c.args["channel"] == channel]
+    assert in_channel[0]["text"].startswith("INC-1 [SEV3")  # the card first, then the held line
+    assert "<@UBEN> is Incident commander" in in_channel[1]["text"]
+    dms = [c for c in room.fake.ok_calls("chat.postMessage") if c.args["channel"] == "UBEN"]
+    assert len(dms) == 1  # applied again after the channel came, sent once
+    assert room.methods("conversations.invite") == ["conversations.invite"]  # the commander

@@ -6,8 +6,9 @@ cursor and, in ONE transaction, enqueues the calls they imply and moves the curs
 commit or neither: a crash repeats nothing and loses nothing; the dedupe keys make even a
 concurrent second projector harmless.
 
-Events that need the channel wait while it is being created: the cursor stops before them
-and the projection resumes when the channel exists, card first.
+Channel lines wait while the channel is being created: the cursor stops before the first
+event that needs it, and the projection resumes when the channel exists, card first. Direct
+messages (role checklists, approval requests) do not wait.
 """
 
 from __future__ import annotations
@@ -130,17 +131,20 @@ class RoomProjector:
             if room.state == RoomState.SKIPPED:
                 room.cursor = events[-1].id if events and events[-1].id else room.cursor
                 events = []
-            card_dirty = False
+            card_dirty = held = False
             for event in events:
-                if room.state == RoomState.CREATING and needs_channel(event):
-                    break  # resumes when the channel exists (its channel_created event wakes us)
+                # While the channel is being created, direct messages go out at once and channel
+                # lines wait: the cursor stays before the first event that needs the channel, so
+                # it is applied again once the channel exists (dedupe keys send each DM once).
+                held = held or (room.state == RoomState.CREATING and needs_channel(event))
                 await apply_event(writer, event)
                 card_dirty = card_dirty or changes_card(event)
-                room.cursor = event.id or room.cursor
+                if not held:
+                    room.cursor = event.id or room.cursor
             if card_dirty and room.state == RoomState.OPEN:
                 await writer.update_card()
             session.add(room)
-            return len(events) == BATCH and room.cursor == events[-1].id
+            return len(events) == BATCH and not held
 
     async def _suggested_runbooks(self, incident_id: int) -> tuple[str, ...]:
         """The engine's suggestions for the card, read before the transaction (it loads files)."""

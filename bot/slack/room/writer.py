@@ -67,12 +67,13 @@ class RoomWriter:
         *key_parts: str | int,
         on_result: str | None = None,
         coalesce_key: str | None = None,
+        lane: str | None = None,
     ) -> None:
         await enqueue(
             self.session,
             method=method,
             payload=payload,
-            lane=incident_lane(self.incident_id),
+            lane=lane or incident_lane(self.incident_id),
             incident_id=self.incident_id,
             dedupe_key=keys.key(self.incident_id, *key_parts) if key_parts else None,
             coalesce_key=coalesce_key,
@@ -159,6 +160,9 @@ class RoomWriter:
             await self.call("chat.postMessage", {"channel": self.channel, **message}, *key_parts)
 
     async def direct_message(self, user_id: str, message: dict[str, Any], *key_parts: str | int) -> None:
-        """chat.postMessage to a user id: Slack delivers it in the bot's DM with them."""
+        """chat.postMessage to a user id: Slack delivers it in the bot's DM with them. Its own
+        lane: a checklist or an approval request need not wait for the channel."""
         if bk.is_user_id(user_id):
-            await self.call("chat.postMessage", {"channel": user_id, **message}, *key_parts)
+            await self.call(
+                "chat.postMessage", {"channel": user_id, **message}, *key_parts, lane=f"dm:{user_id}"
+            )
