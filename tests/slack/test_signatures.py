@@ -85,3 +85,14 @@ async def test_a_signed_request_within_the_window_is_accepted(room: Room) -> Non
     assert late.status_code == 200
     await room.settle()
     assert "note" in await room.kinds("INC-1")
+
+
+async def test_the_events_url_answers_slacks_verification_challenge(room: Room) -> None:
+    body = '{"token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}'
+    response = await room.post_signed(body, "application/json")
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+    unsigned = await room.http.post(
+        "/slack/events", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert unsigned.status_code == 401
