@@ -35,6 +35,9 @@ class BlockId(StrEnum):
     CARD_RUNBOOKS = "card.runbooks"
     CARD_ACTIONS = "card.actions"
     APPROVAL_ACTIONS = "approval.actions"
+    #: Plan/Run buttons in answers: ``suggested.runbooks.<n>`` and after a dry run.
+    SUGGESTED_RUNBOOKS = "suggested.runbooks"
+    PLAN_ACTIONS = "plan.actions"
     DECLARE_TITLE = "declare.title"
     DECLARE_SEVERITY = "declare.severity"
     DECLARE_MODELS = "declare.models"

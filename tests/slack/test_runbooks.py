@@ -243,6 +243,9 @@ async def test_run_without_approval_and_refused_runner(
     refused = await room.command("runbook run enable-fallback", channel=channel, user="UCAT")
     await room.settle()
     assert refused.text().startswith(":warning: cat may not run runbook enable-fallback")
+    async with room.runtime.db.session() as session:
+        audited = [(e.action, e.actor, e.interface) for e in await list_audit(session, incident_id=1)]
+    assert ("runbook.run_refused", "UCAT", "slack") in audited
     reply = await room.click(
         ActionId.RUNBOOK_RUN,
         json.dumps({"incident": "INC-1", "runbook": "enable-fallback"}),

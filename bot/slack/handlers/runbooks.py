@@ -24,7 +24,7 @@ from bot.slack import blocks as bk
 from bot.slack.card import runbook_value
 from bot.slack.deps import SlackDeps
 from bot.slack.handlers.buttons import after_ack
-from bot.slack.ids import ActionId
+from bot.slack.ids import ActionId, BlockId
 from bot.slack.replies import Reply
 
 
@@ -50,7 +50,7 @@ async def suggested(deps: SlackDeps, ref: str, reply: Reply) -> None:
         blocks.append(
             bk.section(f"`{bk.escape(item.name)}` {bk.escape(item.title)} ({', '.join(item.reasons)})")
         )
-        blocks.append(_plan_run_buttons(ref, item.name, f"suggested.{index}"))
+        blocks.append(_plan_run_buttons(ref, item.name, f"{BlockId.SUGGESTED_RUNBOOKS.value}.{index}"))
     await reply.say(f"Suggested runbooks for {ref}", blocks)
 
 
@@ -84,7 +84,10 @@ async def plan(
     result = await flows.plan_run(deps.runtime, name, ref, inputs, actor)
     await reply.say(
         f"Dry run of {result.runbook} on {ref}",
-        [bk.section(_plan_summary(result)), _plan_run_buttons(ref, result.runbook, "plan.actions")],
+        [
+            bk.section(_plan_summary(result)),
+            _plan_run_buttons(ref, result.runbook, BlockId.PLAN_ACTIONS.value),
+        ],
     )
 
 
