@@ -61,8 +61,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(incident_views.router)
     app.include_router(audit_views.router)
-    app.include_router(chat_views.router)
     app.include_router(runbook_views.router)
+    app.include_router(chat_views.router)
     app.include_router(postmortem_views.router)
     install_slack(app, runtime)
     return app

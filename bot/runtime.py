@@ -9,6 +9,7 @@ from bot.chat.runtime import Chat, build_chat
 from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
+from bot.reminder.jobs import ReminderScheduler
 from bot.web.metrics import Metrics
 from integrations.base import ActionRegistry
 from integrations.wiring import Integrations, build_integrations
@@ -50,4 +51,5 @@ class Runtime:
         )
         runtime.db.commit_hooks.append(runtime.bus.publish)
         runtime.components.append(runtime.chat.worker)
+        runtime.components.append(ReminderScheduler.for_runtime(runtime))
         return runtime

@@ -210,6 +210,9 @@ class OutboxWorker:
     # -- one message ----------------------------------------------------------------------------
 
     async def _deliver(self, message_id: int) -> None:
+        waiting: RetryLater | None = None
+        broken: Exception | None = None
+        payload: dict[str, Any] = {}
         async with self.db.session() as session:
             row = await session.get(OutboxMessage, message_id)
             if row is None or row.lease_owner != self.owner or row.status not in OPEN_STATUSES:
@@ -217,14 +220,18 @@ class OutboxWorker:
             message = OutboxMessage.model_validate(row.model_dump())
             try:
                 payload = await self._resolve(session, message)
-            except RetryLater as wait:
-                await self._wait_for_data(message, wait)
-                return
+            except RetryLater as exc:
+                waiting = exc
             except Exception as exc:
-                await self._record_failure(
-                    message, _Failure("resolver_error", f"payload resolver failed: {exc!r}")
-                )
-                return
+                broken = exc
+        if waiting is not None:
+            await self._wait_for_data(message, waiting)
+            return
+        if broken is not None:
+            await self._record_failure(
+                message, _Failure("resolver_error", f"payload resolver failed: {broken!r}")
+            )
+            return
         key = self.limiter.key(message.method, payload)
         paused = self.limiter.paused_for(key)
         if paused > 0:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from bot.db import UTCDateTime, utcnow
+from bot.db import JSONType, UTCDateTime, utcnow
 
 
 class ReminderKind(StrEnum):
@@ -46,6 +47,8 @@ class Reminder(SQLModel, table=True):
     outbox_message_id: int | None = Field(default=None)
     #: Paging webhook delivery (escalations only).
     page_status: str | None = Field(default=None, max_length=10)
+    #: The JSON body decided at escalation time (sent again as is on retries).
+    page_body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     page_attempts: int = Field(default=0, nullable=False)
     page_next_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     page_error: str | None = Field(default=None, sa_column=Column(Text))

@@ -283,6 +283,39 @@ async def test_messages_to_one_channel_are_paced(
         await worker.stop()
     to_busy = [c.at for c in fake_slack.ok_calls("chat.postMessage") if c.args["channel"] == busy]
     gaps = [later - earlier for earlier, later in itertools.pairwise(to_busy)]
-    assert len(to_busy) == 3 and min(gaps) >= 0.24
+    assert len(to_busy) == 3 and min(gaps) >= 0.2  # paced 0.25 s apart at the sender (recv jitter)
     (to_quiet,) = [c.at for c in fake_slack.ok_calls("chat.postMessage") if c.args["channel"] == quiet]
     assert to_quiet - to_busy[0] < 0.2  # another channel is not held back
+
+
+async def test_broken_resolver_and_endless_waits_end_dead_not_stuck(
+    db: Database,
+    fake_slack: FakeSlack,
+    slack_settings: SlackSettings,
+    hooks: OutboxHooks,
+    chat_metrics: ChatMetrics,
+) -> None:
+    async def resolver(session: AsyncSession, message: OutboxMessage) -> dict[str, Any]:
+        if message.payload.get("text") == "bug":
+            raise KeyError("card_ts")
+        if message.payload.get("text") == "never":
+            raise RetryLater("no channel yet", delay_s=0.05)
+        return message.payload
+
+    hooks.register_payload_resolver(resolver)
+    channel = fake_slack.add_channel("inc-r")
+    await post(db, channel, "bug", lane="L1")
+    await post(db, channel, "never", lane="L2")
+    await post(db, channel, "fine", lane="L3")
+    strict = slack_settings.model_copy(update={"outbox": fast_outbox(max_attempts=2, resolve_timeout_s=0.3)})
+    worker = make_worker(db, strict, hooks, chat_metrics)
+    await worker.start()
+    try:
+        bug, never, fine = await drained(db)
+    finally:
+        await worker.stop()
+    assert (bug.status, bug.attempts) == ("dead", 2) and "KeyError('card_ts')" in (bug.last_error or "")
+    assert never.status == "dead" and never.last_error == "gave up waiting: no channel yet"
+    assert fine.status == "sent" and fake_slack.texts(channel) == ["fine"]
+    assert chat_metrics.dead.labels("chat.postMessage", "resolver_error")._value.get() == 1
+    assert chat_metrics.dead.labels("chat.postMessage", "unresolved")._value.get() == 1

@@ -132,6 +132,12 @@ async def test_a_run_started_over_the_api_executes_in_the_background(
     assert store.values == {"k": None}
     again = await client.post(f"/api/v1/runs/{ref}/undo", headers=tokens["write"])
     assert again.status_code == 409 and again.json()["code"] == "conflict"
+    metrics = (await client.get("/metrics")).text
+    assert 'incident_bot_runbook_runs_requested_total{origin="manual",runbook="set-k"} 1.0' in metrics
+    assert 'incident_bot_runbook_runs_finished_total{runbook="set-k",status="undone"} 1.0' in metrics
+    assert (
+        'incident_bot_runbook_steps_total{action="test.set",phase="undo",status="succeeded"} 1.0' in metrics
+    )
 
 
 async def test_approval_over_the_api(

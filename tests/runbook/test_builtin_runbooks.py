@@ -253,3 +253,7 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
     assert "paused:retrain-fraud" not in fraud.values
     code, out = cli("runbook", "runs", "RUN-7")
     assert code == 1 and "run RUN-7 does not exist" in out
+    code, out = cli("runbook", "run", "pause-retraining", "--incident", "INC-1", "--input", "schedule")
+    assert code == 1 and "--input 'schedule' must look like name=value" in out
+    code, out = cli("runbook", "show", "nope")
+    assert code == 1 and "runbook 'nope' does not exist" in out

@@ -25,7 +25,8 @@ async def test_the_worker_runs_at_most_the_configured_number_at_once(
     write_runbook("slow", SLOW)
     runtime = make_runtime(db_url, runbooks_dir, store, max_concurrent_runs=2)
     worker = install(runtime)
-    assert install(runtime) is worker and runtime.components == [worker]
+    assert install(runtime) is worker
+    assert runtime.components.count(worker) == 1
     try:
         incident = await declare(runtime)
         for key in "abcde":

@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("sent_at", bot.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("outbox_message_id", sa.Integer(), nullable=True),
         sa.Column("page_status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+        sa.Column("page_body", _JSON, nullable=True),
         sa.Column("page_attempts", sa.Integer(), nullable=False),
         sa.Column("page_next_at", bot.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("page_error", sa.Text(), nullable=True),
