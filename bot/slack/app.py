@@ -5,7 +5,8 @@
   the signing secret and refuses requests older than 5 minutes (401, nothing runs).
 - Socket Mode when ``slack.app_token`` (``SLACK_APP_TOKEN``) is set: bolt's async socket mode
   handler, started and stopped as a runtime component; no public URL and no route.
-- Not configured: no Slack routes; the console chat adapter carries the room.
+- Not configured: no Slack routes; the console chat adapter carries the room. A bot token
+  without a signing secret (and no app token) posts to Slack but takes no requests (logged).
 
 ``build_slack_app`` builds a new app per call (no module global), so tests and several apps
 in one process do not share state.
@@ -114,10 +115,18 @@ def install_slack(web_app: FastAPI, runtime: Runtime) -> AsyncApp | None:
     """The incident room (always: Slack or console), and Slack's requests if it is configured:
     a route (HTTP mode) or a component (Socket Mode)."""
     install_room(runtime)
+    slack = runtime.settings.slack
     if not runtime.chat.configured:
         return None
+    if slack.app_token is None and slack.signing_secret is None:
+        # Deny by default: without the secret no request can be verified, so none is taken.
+        log.warning(
+            "Slack commands and buttons are off: slack.signing_secret (SLACK_SIGNING_SECRET) is not set "
+            "and neither is slack.app_token (SLACK_APP_TOKEN) for Socket Mode; the room still posts to Slack"
+        )
+        return None
     app = build_slack_app(runtime)
-    app_token = runtime.settings.slack.app_token
+    app_token = slack.app_token
     if app_token is not None:
         runtime.components.append(SocketMode(app, app_token.get_secret_value()))
     else:

@@ -147,8 +147,9 @@ class Room:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
-    def work(self) -> BackgroundWork:
-        return next(c for c in self.runtime.components if isinstance(c, BackgroundWork))
+    def work(self) -> BackgroundWork | None:
+        """The Slack app's background work (None when no Slack app takes requests)."""
+        return next((c for c in self.runtime.components if isinstance(c, BackgroundWork)), None)
 
     def response_url(self) -> tuple[str, str]:
         rid = f"r{next(self._ids)}"
@@ -214,7 +215,7 @@ class Room:
             quiet = quiet + 1 if not await self._busy() else 0
 
     async def _busy(self) -> str:
-        if self.work.pending:
+        if self.work is not None and self.work.pending:
             return f"{self.work.pending} background task(s)"
         async with self.runtime.db.session() as session:
             open_calls = (

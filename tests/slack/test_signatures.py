@@ -98,3 +98,16 @@ async def test_the_events_url_answers_slacks_verification_challenge(room: Room) 
         "/slack/events", content=body, headers={"Content-Type": "application/json"}
     )
     assert unsigned.status_code == 401
+
+
+@pytest.mark.parametrize("room_overrides", [{"signing_secret": None}], indirect=True)
+async def test_without_a_signing_secret_no_request_is_taken(
+    room: Room, caplog: pytest.LogCaptureFixture
+) -> None:
+    reply = await room.post_signed(note_command(room), "application/x-www-form-urlencoded")
+    assert reply.status_code == 404  # no route: nothing could verify the request
+    ref = await room.declare()
+    await room.settle()
+    assert await room.channel_of(ref)  # the room still posts to Slack
+    warned = [r.getMessage() for r in caplog.get_records("setup") if r.levelname == "WARNING"]
+    assert any("Slack commands and buttons are off" in m and "SLACK_SIGNING_SECRET" in m for m in warned)
