@@ -22,6 +22,7 @@ from bot.postmortem import views as postmortem_views
 from bot.runbook import views as runbook_views
 from bot.runbook.install import install as install_runbooks
 from bot.runtime import Runtime
+from bot.slack.app import install_slack
 from bot.web import health
 from bot.web.errors import install_error_handlers
 
@@ -65,4 +66,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(chat_views.router)
     app.include_router(postmortem_views.router)
     install_alerts(app, runtime)
+    install_slack(app, runtime)
     return app

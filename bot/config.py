@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     api: ApiSettings = ApiSettings()
     permissions: PermissionSettings = PermissionSettings()
-    slack: SlackSettings = Field(default_factory=SlackSettings)
     integrations: IntegrationsSettings = IntegrationsSettings()
+    slack: SlackSettings = Field(default_factory=SlackSettings)
     runbooks: RunbookSettings = RunbookSettings()
     alerts: AlertSettings = AlertSettings()
 

@@ -10,6 +10,7 @@ from bot.chat import outbox as chat_outbox
 from bot.incident import models as incident_models
 from bot.reminder import models as reminder_models
 from bot.runbook import tables as runbook_tables
+from bot.slack import models as slack_models
 
 __all__ = [
     "alert_models",
@@ -19,4 +20,5 @@ __all__ = [
     "incident_models",
     "reminder_models",
     "runbook_tables",
+    "slack_models",
 ]
