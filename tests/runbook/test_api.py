@@ -89,10 +89,8 @@ async def test_dry_run_changes_nothing_and_lands_on_the_timeline(
     )
     assert store.applies == [] and store.values == {"k": 0}
     timeline = (await client.get(f"/api/v1/incidents/{incident}/timeline", headers=tokens["read"])).json()
-    assert (
-        timeline[-1]["kind"] == "runbook_dry_run"
-        and timeline[-1]["data"]["steps"][0]["summary"] == "k: 0 → 5"
-    )
+    (dry_run,) = [e for e in timeline if e["kind"] == "runbook_dry_run"]
+    assert dry_run["data"]["steps"][0]["summary"] == "k: 0 → 5"
     bad = await client.post(
         "/api/v1/runbooks/set-k/plan",
         json={"incident": incident, "inputs": {"value": "x"}},
