@@ -15,9 +15,14 @@ from fastapi import FastAPI
 from bot import __version__
 from bot.alert.wiring import install_alerts
 from bot.audit import views as audit_views
+from bot.chat import views as chat_views
 from bot.config import Settings
 from bot.incident import views as incident_views
+from bot.postmortem import views as postmortem_views
+from bot.runbook import views as runbook_views
+from bot.runbook.install import install as install_runbooks
 from bot.runtime import Runtime
+from bot.slack.app import install_slack
 from bot.web import health
 from bot.web.errors import install_error_handlers
 
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime.build(settings)
+    install_runbooks(runtime)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -41,6 +47,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                     await component.stop()
                 except Exception:
                     log.exception("stopping %s failed", type(component).__name__)
+            await runtime.integrations.aclose()
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -55,5 +62,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(incident_views.router)
     app.include_router(audit_views.router)
+    app.include_router(runbook_views.router)
+    app.include_router(chat_views.router)
+    app.include_router(postmortem_views.router)
     install_alerts(app, runtime)
+    install_slack(app, runtime)
     return app

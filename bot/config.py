@@ -21,8 +21,11 @@ from pydantic_settings import (
 )
 
 from bot.alert.settings import AlertSettings
+from bot.chat.settings import SlackSettings
 from bot.errors import ConfigError
 from bot.permissions import PermissionSettings
+from bot.runbook.settings import RunbookSettings
+from integrations.settings import IntegrationsSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -69,6 +72,9 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     api: ApiSettings = ApiSettings()
     permissions: PermissionSettings = PermissionSettings()
+    integrations: IntegrationsSettings = IntegrationsSettings()
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    runbooks: RunbookSettings = RunbookSettings()
     alerts: AlertSettings = AlertSettings()
 
     _yaml_file: ClassVar[Path | None] = None

@@ -162,7 +162,8 @@ def _is_connectivity(exc: DBAPIError) -> bool:
 
 def _unavailable(exc: Exception) -> UnavailableError:
     text = str(exc)
-    if "no such table" in text or "UndefinedTable" in type(getattr(exc, "orig", exc)).__name__:
+    cause = type(getattr(exc, "orig", exc)).__name__
+    if "no such table" in text or "no such column" in text or cause in ("UndefinedTable", "UndefinedColumn"):
         return UnavailableError(
             "the database schema is missing or outdated",
             hint="run `incident-bot db upgrade` (serve does it unless --no-migrate)",

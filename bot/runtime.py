@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.chat.runtime import Chat, build_chat
 from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
+from bot.reminder.jobs import ReminderScheduler
 from bot.web.metrics import Metrics
+from integrations.base import ActionRegistry
+from integrations.wiring import Integrations, build_integrations
 
 
 class Component(Protocol):
@@ -26,9 +30,26 @@ class Runtime:
     bus: EventBus = field(default_factory=EventBus)
     metrics: Metrics = field(default_factory=Metrics)
     components: list[Component] = field(default_factory=list)
+    #: Configured ML-platform instances and every runbook action (integrations + built-ins).
+    integrations: Integrations = field(default_factory=lambda: Integrations(ActionRegistry()))
+    #: Chat delivery: outbox hooks, sender (Slack or console), user groups (bot/chat/runtime.py).
+    chat: Chat = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chat = build_chat(self.settings.slack, self.db, self.metrics.registry)
+
+    @property
+    def actions(self) -> ActionRegistry:
+        return self.integrations.actions
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        runtime = cls(settings=settings, db=Database(settings.database_url))
+        runtime = cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            integrations=build_integrations(settings.integrations),
+        )
         runtime.db.commit_hooks.append(runtime.bus.publish)
+        runtime.components.append(runtime.chat.worker)
+        runtime.components.append(ReminderScheduler.for_runtime(runtime))
         return runtime

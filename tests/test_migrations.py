@@ -32,3 +32,17 @@ def test_models_match_migrations(db_url: str) -> None:
     engine.dispose()
     assert diff == []
     assert migrate.is_up_to_date(db_url)
+
+
+def test_single_head_and_full_downgrade_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+
+    assert len(migrate.head_revisions()) == 1, "merge the migration heads"
+    url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
+    migrate.upgrade(url)
+    command.downgrade(migrate.alembic_config(url), "base")
+    engine = create_engine(sync_url(url))
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+    migrate.upgrade(url)
+    assert migrate.is_up_to_date(url)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from bot.cli.common import actor, console, database, run
+from bot.cli.common import actor, console, database, load, run
 from bot.incident import flows
 from bot.incident.domain import Role, Severity, Status
 from bot.incident.schemas import (
@@ -19,6 +20,7 @@ from bot.incident.schemas import (
     RoleChange,
     TimelineEventOut,
 )
+from bot.postmortem.render import render_postmortem
 
 app = typer.Typer(help="Incidents: list, show, declare, update.", no_args_is_help=True)
 
@@ -165,3 +167,23 @@ def assign(ref: str, role: Role, person: str) -> None:
         console.print(f"{role.display} handed over from {change.previous} to {person}")
     else:
         console.print(f"{role.display}: {person}")
+
+
+@app.command("postmortem")
+def postmortem(
+    ref: str,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+) -> None:
+    """Print (or write) the blameless postmortem draft built from the timeline."""
+    settings = load()
+
+    async def _render() -> str:
+        async with database() as db:
+            return await render_postmortem(db, ref, settings.templates_path)
+
+    text = run(_render)
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text)
+        console.print(f"postmortem draft for {ref.upper()} written to {output}")

@@ -27,15 +27,50 @@ _MS_THRESHOLD = 1e11
 
 _SEVERITY_WORDS: dict[str, Severity] = {
     **dict.fromkeys(
-        ("critical", "crit", "fatal", "emergency", "emerg", "alert", "page", "disaster",
-         "p1", "sev1", "sev-1", "s1", "p0", "sev0"), "critical"),
+        (
+            "critical",
+            "crit",
+            "fatal",
+            "emergency",
+            "emerg",
+            "alert",
+            "page",
+            "disaster",
+            "p1",
+            "sev1",
+            "sev-1",
+            "s1",
+            "p0",
+            "sev0",
+        ),
+        "critical",
+    ),
     **dict.fromkeys(("high", "error", "err", "major", "p2", "sev2", "sev-2", "s2"), "high"),
     **dict.fromkeys(
-        ("warning", "warn", "medium", "moderate", "minor", "average", "p3", "sev3", "sev-3",
-         "s3"), "warning"),
+        ("warning", "warn", "medium", "moderate", "minor", "average", "p3", "sev3", "sev-3", "s3"), "warning"
+    ),
     **dict.fromkeys(
-        ("info", "informational", "information", "notice", "low", "none", "ok", "debug",
-         "success", "p4", "p5", "sev4", "sev5", "sev-4", "sev-5", "s4", "s5"), "info"),
+        (
+            "info",
+            "informational",
+            "information",
+            "notice",
+            "low",
+            "none",
+            "ok",
+            "debug",
+            "success",
+            "p4",
+            "p5",
+            "sev4",
+            "sev5",
+            "sev-4",
+            "sev-5",
+            "s4",
+            "s5",
+        ),
+        "info",
+    ),
 }
 
 
@@ -78,8 +113,7 @@ def validate_model(model: type[M], data: Any, *, base: str = "", hint: str | Non
         problems = []
         for err in exc.errors(include_url=False)[:3]:
             loc = [step for step in err["loc"] if isinstance(step, str | int)]
-            msg = _JSON_WORDS.sub(lambda m: _JSON_TERMS.get(m.group(1), "a JSON object"),
-                                  str(err["msg"]))
+            msg = _JSON_WORDS.sub(lambda m: _JSON_TERMS.get(m.group(1), "a JSON object"), str(err["msg"]))
             msg = msg.removeprefix("Value error, ")
             msg = msg[:1].lower() + msg[1:]
             problems.append(f"{format_loc(loc, base) or 'body'}: {msg}")
@@ -116,7 +150,8 @@ def parse_time(value: Any, path: str) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise input_error(
-            path, f"not an RFC 3339 timestamp: {shown(value)}",
+            path,
+            f"not an RFC 3339 timestamp: {shown(value)}",
             hint="send e.g. 2026-11-20T03:12:05Z",
         ) from None
     if parsed.tzinfo is None:
@@ -182,8 +217,12 @@ def http_link(href: Any, text: str) -> Link | None:
     return Link(href=href, text=text)
 
 
-_ANNOTATION_LINK_TEXT = {"runbook_url": "Runbook", "runbook": "Runbook",
-                         "dashboard_url": "Dashboard", "dashboard": "Dashboard"}
+_ANNOTATION_LINK_TEXT = {
+    "runbook_url": "Runbook",
+    "runbook": "Runbook",
+    "dashboard_url": "Dashboard",
+    "dashboard": "Dashboard",
+}
 
 
 def links_from_annotations(annotations: Mapping[str, str]) -> list[Link]:
@@ -243,5 +282,6 @@ def decode_json(body: bytes) -> Any:
             field="body",
         ) from None
     except (ValueError, RecursionError):
-        raise InputError("body is not valid JSON: a number is too long or nesting too deep",
-                         field="body") from None
+        raise InputError(
+            "body is not valid JSON: a number is too long or nesting too deep", field="body"
+        ) from None

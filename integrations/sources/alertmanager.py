@@ -55,8 +55,7 @@ class AlertmanagerBody(BaseModel):
 
 
 def alert_title(labels: dict[str, str], annotations: dict[str, str], fingerprint: str) -> str:
-    for candidate in (annotations.get("summary"), annotations.get("title"),
-                      labels.get("alertname")):
+    for candidate in (annotations.get("summary"), annotations.get("title"), labels.get("alertname")):
         if candidate and candidate.strip():
             return candidate.strip()
     return f"alert {fingerprint}"
@@ -104,19 +103,26 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
     """Parse an Alertmanager webhook body (``version: "4"``)."""
     del now  # Alertmanager stamps its own times
     parsed = validate_model(
-        AlertmanagerBody, body,
+        AlertmanagerBody,
+        body,
         hint="expected an Alertmanager webhook_config payload (version 4)",
     )
     if parsed.version is not None and parsed.version != PAYLOAD_VERSION:
         raise input_error(
-            "version", f"expected {PAYLOAD_VERSION!r}, got {parsed.version!r}",
+            "version",
+            f"expected {PAYLOAD_VERSION!r}, got {parsed.version!r}",
             hint="this endpoint reads Alertmanager webhook payload version 4",
         )
     raw_alerts = body["alerts"]
     alerts = [
-        normalize_am_alert(alert, raw_alerts[i], source_name=source_name,
-                           group_key=parsed.group_key, path=f"alerts[{i}]",
-                           extra_links=[http_link(parsed.external_url, "Alertmanager")])
+        normalize_am_alert(
+            alert,
+            raw_alerts[i],
+            source_name=source_name,
+            group_key=parsed.group_key,
+            path=f"alerts[{i}]",
+            extra_links=[http_link(parsed.external_url, "Alertmanager")],
+        )
         for i, alert in enumerate(parsed.alerts)
     ]
     return ParsedBatch(

@@ -83,8 +83,7 @@ class HmacWebhookAuth(_AuthBase):
 
 
 WebhookAuthConfig = Annotated[
-    NoWebhookAuth | BearerWebhookAuth | BasicWebhookAuth | GrafanaHmacWebhookAuth
-    | HmacWebhookAuth,
+    NoWebhookAuth | BearerWebhookAuth | BasicWebhookAuth | GrafanaHmacWebhookAuth | HmacWebhookAuth,
     Field(discriminator="type"),
 ]
 
@@ -147,7 +146,7 @@ def _verify_basic(config: BasicWebhookAuth, headers: Mapping[str, str]) -> None:
         raise AuthenticationError(
             "basic auth username or password does not match",
             hint=f"check the sender's basic_auth against username {config.username!r} and "
-                 f"the password in {config.password.describe()}",
+            f"the password in {config.password.describe()}",
         )
 
 
@@ -173,8 +172,9 @@ def _hex_hmac(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def _verify_grafana(config: GrafanaHmacWebhookAuth, headers: Mapping[str, str], body: bytes,
-                    now: datetime) -> None:
+def _verify_grafana(
+    config: GrafanaHmacWebhookAuth, headers: Mapping[str, str], body: bytes, now: datetime
+) -> None:
     signature = _header(headers, config.signature_header)
     if signature is None:
         raise AuthenticationError(
@@ -198,8 +198,7 @@ def _verify_grafana(config: GrafanaHmacWebhookAuth, headers: Mapping[str, str], 
         _check_timestamp(timestamp, config.timestamp_header, config.replay_window_s, now)
 
 
-def _verify_hmac(config: HmacWebhookAuth, headers: Mapping[str, str], body: bytes,
-                 now: datetime) -> None:
+def _verify_hmac(config: HmacWebhookAuth, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
     signature = _header(headers, config.signature_header)
     timestamp = _header(headers, config.timestamp_header)
     if signature is None or timestamp is None:
@@ -207,7 +206,7 @@ def _verify_hmac(config: HmacWebhookAuth, headers: Mapping[str, str], body: byte
         raise AuthenticationError(
             f"missing {missing} header",
             hint=f"sign requests: {config.signature_header}: sha256=<hex HMAC-SHA256 of "
-                 f"'<timestamp>:<body>'>, {config.timestamp_header}: <unix seconds>",
+            f"'<timestamp>:<body>'>, {config.timestamp_header}: <unix seconds>",
         )
     scheme, sep, digest = signature.strip().partition("=")
     if not sep or scheme.lower() != "sha256":
@@ -222,8 +221,7 @@ def _verify_hmac(config: HmacWebhookAuth, headers: Mapping[str, str], body: byte
     _check_timestamp(timestamp, config.timestamp_header, config.replay_window_s, now)
 
 
-def verify(config: WebhookAuthConfig, headers: Mapping[str, str], body: bytes,
-           now: datetime) -> None:
+def verify(config: WebhookAuthConfig, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
     """Accept the request or raise ``AuthenticationError`` (a missing secret is ConfigError).
 
     ``body`` is the raw request body exactly as received: signatures are over its bytes.

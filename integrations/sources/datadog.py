@@ -36,23 +36,36 @@ KIND = "datadog"
 
 #: $ALERT_TRANSITION values → status. Re-* are repeats of the same state.
 TRANSITIONS: dict[str, Status] = {
-    "triggered": "firing", "re-triggered": "firing",
-    "warn": "firing", "re-warn": "firing",
-    "no data": "firing", "re-no data": "firing",
+    "triggered": "firing",
+    "re-triggered": "firing",
+    "warn": "firing",
+    "re-warn": "firing",
+    "no data": "firing",
+    "re-no data": "firing",
     "renotify": "firing",
     "recovered": "resolved",
 }
 #: Transitions that start a state (their date is when the alert started).
 _STARTING = frozenset({"triggered", "warn", "no data"})
 PRIORITY_MAP: dict[str, Severity] = {
-    "p1": "critical", "p2": "high", "p3": "warning", "p4": "info", "p5": "info",
+    "p1": "critical",
+    "p2": "high",
+    "p3": "warning",
+    "p4": "info",
+    "p5": "info",
 }
 ALERT_TYPE_MAP: dict[str, Severity] = {
-    "error": "high", "warning": "warning", "info": "info", "success": "info",
+    "error": "high",
+    "warning": "warning",
+    "info": "info",
+    "success": "info",
 }
 _TITLE_PREFIX = re.compile(
     r"^\s*\[(?:P\d|Triggered|Re-Triggered|Recovered|Warn|Re-Warn|No Data|Re-No Data|Renotify)"
-    r"\b[^\]]*\]\s*", re.IGNORECASE)
+    r"\b[^\]]*\]\s*",
+    re.IGNORECASE,
+)
+
 
 def _scalar(value: Any) -> Any:
     if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
@@ -145,15 +158,17 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
     """Parse a Datadog webhook sent with the default template (or one with the same keys)."""
     del now  # Datadog stamps its own times ($DATE)
     hook = validate_model(
-        DatadogWebhook, body,
+        DatadogWebhook,
+        body,
         hint="configure the Datadog webhook with the payload template in docs/alert-sources.md",
     )
     transition = (_text(hook.alert_transition) or "").lower()
     if transition not in TRANSITIONS:
         raise input_error(
-            "alert_transition", f"unknown Datadog transition {hook.alert_transition!r}",
+            "alert_transition",
+            f"unknown Datadog transition {hook.alert_transition!r}",
             hint="expected one of: Triggered, Re-Triggered, Warn, Re-Warn, No Data, "
-                 "Re-No Data, Renotify, Recovered",
+            "Re-No Data, Renotify, Recovered",
         )
     status = TRANSITIONS[transition]
     alert_id = _text(hook.alert_id, "alert_id") or ""
@@ -165,16 +180,20 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
     severity, raw_severity = _severity(hook, transition)
     date = parse_time(_text(hook.date, "date"), "date")
     cycle = _text(hook.alert_cycle_key)
-    annotations = {key: text for key, text in (
-        ("datadog_transition", _text(hook.alert_transition)),
-        ("alert_status", _text(hook.alert_status)),
-        ("alert_query", _text(hook.alert_query)),
-        ("alert_metric", _text(hook.alert_metric)),
-        ("hostname", _text(hook.hostname)),
-        ("event_priority", _text(hook.event_priority)),
-        ("event_id", _text(hook.id)),
-        ("scope", scope),
-    ) if text}
+    annotations = {
+        key: text
+        for key, text in (
+            ("datadog_transition", _text(hook.alert_transition)),
+            ("alert_status", _text(hook.alert_status)),
+            ("alert_query", _text(hook.alert_query)),
+            ("alert_metric", _text(hook.alert_metric)),
+            ("hostname", _text(hook.hostname)),
+            ("event_priority", _text(hook.event_priority)),
+            ("event_id", _text(hook.id)),
+            ("scope", scope),
+        )
+        if text
+    }
     alert = NormalizedAlert(
         source=source_name,
         fingerprint=fingerprint,
@@ -187,8 +206,9 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
         annotations=annotations,
         starts_at=date if transition in _STARTING else None,
         ends_at=date if status == "resolved" else None,
-        links=unique_links([http_link(_text(hook.link), "Datadog"),
-                            http_link(_text(hook.snapshot), "Snapshot")]),
+        links=unique_links(
+            [http_link(_text(hook.link), "Datadog"), http_link(_text(hook.snapshot), "Snapshot")]
+        ),
         group_key=f"{alert_id}/{cycle}" if cycle else alert_id,
         raw=body,
     )

@@ -17,6 +17,7 @@ Monitors that never send "resolved" set ``expires_in_s`` (per alert, by path) or
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections import defaultdict
 from collections.abc import Mapping
@@ -218,8 +219,11 @@ def _status(mapping: GenericMapping, reader: _Reader) -> Status:
     if word in ("firing", "resolved"):
         return "resolved" if word == "resolved" else "firing"
     accepted = sorted({*spec.map, "firing", "resolved"})
-    raise input_error(reader.where(spec.path or ""), f"unknown status {shown(value)}",
-                      hint=f"accepted values: {', '.join(accepted)}; extend status.map")
+    raise input_error(
+        reader.where(spec.path or ""),
+        f"unknown status {shown(value)}",
+        hint=f"accepted values: {', '.join(accepted)}; extend status.map",
+    )
 
 
 def _severity(mapping: GenericMapping, reader: _Reader) -> tuple[Severity, str | None]:
@@ -238,7 +242,7 @@ def _expires(mapping: GenericMapping, reader: _Reader) -> int | None:
     if value is MISSING or value is None:
         return mapping.default_expires_in_s
     where = reader.where(mapping.expires_in_s or "")
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value.strip()):
         value = int(value.strip())
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
@@ -247,8 +251,9 @@ def _expires(mapping: GenericMapping, reader: _Reader) -> int | None:
     return value
 
 
-def _fingerprint(mapping: GenericMapping, reader: _Reader, labels: Mapping[str, str],
-                 source_name: str) -> str:
+def _fingerprint(
+    mapping: GenericMapping, reader: _Reader, labels: Mapping[str, str], source_name: str
+) -> str:
     source = {"__source__": source_name} if mapping.fingerprint_includes_source else {}
     if mapping.fingerprint:
         key = reader.text(mapping.fingerprint)
@@ -264,8 +269,7 @@ def _title(mapping: GenericMapping, reader: _Reader, variables: dict[str, str]) 
     if title:
         return title
     if mapping.title_template is not None:
-        rendered = string.Template(mapping.title_template).substitute(
-            defaultdict(str, variables)).strip()
+        rendered = string.Template(mapping.title_template).substitute(defaultdict(str, variables)).strip()
         if rendered:
             return rendered
     return variables.get("alertname") or f"{variables['source']} alert"
@@ -277,8 +281,14 @@ def _alert(mapping: GenericMapping, reader: _Reader, source_name: str) -> Normal
     status = _status(mapping, reader)
     severity, raw_severity = _severity(mapping, reader)
     fingerprint = _fingerprint(mapping, reader, labels, source_name)
-    variables = {**annotations, **labels, "source": source_name, "status": status,
-                 "severity": severity, "raw_severity": raw_severity or ""}
+    variables = {
+        **annotations,
+        **labels,
+        "source": source_name,
+        "status": status,
+        "severity": severity,
+        "raw_severity": raw_severity or "",
+    }
     return NormalizedAlert(
         source=source_name,
         fingerprint=fingerprint,

@@ -50,7 +50,9 @@ def _values_text(values: dict[str, Any], path: str) -> str:
 
 
 def _extras(
-    alert: GrafanaAlert, state: str | None, path: str,
+    alert: GrafanaAlert,
+    state: str | None,
+    path: str,
 ) -> tuple[dict[str, str], list[Link | None]]:
     annotations: dict[str, str] = {}
     if state:
@@ -72,18 +74,27 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
     """Parse a Grafana webhook contact point body."""
     del now  # Grafana stamps its own times
     parsed = validate_model(
-        GrafanaBody, body, hint="expected a Grafana alerting webhook contact point payload",
+        GrafanaBody,
+        body,
+        hint="expected a Grafana alerting webhook contact point payload",
     )
     raw_alerts = body["alerts"]
     alerts = []
     for i, alert in enumerate(parsed.alerts):
         path = f"alerts[{i}]"
         annotations, links = _extras(alert, parsed.state, path)
-        alerts.append(normalize_am_alert(
-            alert, raw_alerts[i], source_name=source_name, group_key=parsed.group_key,
-            path=path, extra_annotations=annotations, extra_links=links,
-            generator_text="Alert rule",
-        ))
+        alerts.append(
+            normalize_am_alert(
+                alert,
+                raw_alerts[i],
+                source_name=source_name,
+                group_key=parsed.group_key,
+                path=path,
+                extra_annotations=annotations,
+                extra_links=links,
+                generator_text="Alert rule",
+            )
+        )
     return ParsedBatch(
         kind=KIND,
         source=source_name,

@@ -75,7 +75,8 @@ class ParsedBatch(BaseModel):
     alerts: list[NormalizedAlert] = Field(default_factory=list)
     #: The sender's key for the whole notification (Alertmanager/Grafana ``groupKey``).
     group_key: str | None = None
-    #: Who the sender addressed: Alertmanager/Grafana ``receiver``, PagerDuty ``routing_key``.
+    #: Who the sender addressed: Alertmanager/Grafana ``receiver``; PagerDuty: the last four
+    #: characters of ``routing_key`` (a credential at PagerDuty, never kept whole).
     receiver: str | None = None
     group_labels: dict[str, str] = Field(default_factory=dict)
     #: The sender's own UI (Alertmanager ``externalURL``, Grafana root URL).

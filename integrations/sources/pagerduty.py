@@ -32,7 +32,10 @@ from integrations.sources.model import Link, NormalizedAlert, ParsedBatch, Sever
 
 KIND = "pagerduty"
 SEVERITY_MAP: dict[str, Severity] = {
-    "critical": "critical", "error": "high", "warning": "warning", "info": "info",
+    "critical": "critical",
+    "error": "high",
+    "warning": "warning",
+    "info": "info",
 }
 #: custom_details strings up to this long (and on one line) are labels, others annotations.
 _LABEL_MAX = 100
@@ -87,8 +90,12 @@ def _details(details: Any) -> tuple[dict[str, str], dict[str, str]]:
     annotations: dict[str, str] = {}
     if isinstance(details, dict):
         for key, value in details.items():
-            if (isinstance(value, str) and key.lower() not in _PROSE_KEYS
-                    and len(value) <= _LABEL_MAX and "\n" not in value):
+            if (
+                isinstance(value, str)
+                and key.lower() not in _PROSE_KEYS
+                and len(value) <= _LABEL_MAX
+                and "\n" not in value
+            ):
                 labels[key] = value
             else:
                 text = text_of(value, join_path("payload.custom_details", key))
@@ -102,8 +109,7 @@ def _details(details: Any) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _links(event: PagerDutyEvent) -> list[Link]:
-    links: list[Link | None] = [http_link(link.href, link.text or link.href)
-                                for link in event.links]
+    links: list[Link | None] = [http_link(link.href, link.text or link.href) for link in event.links]
     links += [http_link(image.href or image.src, image.alt or "Image") for image in event.images]
     links.append(http_link(event.client_url, event.client or "Sender"))
     return unique_links(links)
@@ -121,7 +127,8 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
     if dedup_key is None:
         if event.event_action != "trigger":
             raise input_error(
-                "dedup_key", f"field required for event_action {event.event_action!r}",
+                "dedup_key",
+                f"field required for event_action {event.event_action!r}",
                 hint="send the dedup_key of the trigger event to acknowledge or resolve it",
             )
         dedup_key = uuid.uuid4().hex
@@ -129,7 +136,8 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
     payload = event.payload
     if event.event_action == "trigger" and payload is None:
         raise input_error(
-            "payload", "field required for event_action 'trigger'",
+            "payload",
+            "field required for event_action 'trigger'",
             hint="a trigger needs payload.summary, payload.source and payload.severity",
         )
 
@@ -141,9 +149,18 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
     raw_severity = None
     if payload is not None:
         labels, annotations = _details(payload.custom_details)
-        labels.update({name: value for name, value in (
-            ("source", payload.source), ("component", payload.component),
-            ("group", payload.group), ("class", payload.class_)) if value})
+        labels.update(
+            {
+                name: value
+                for name, value in (
+                    ("source", payload.source),
+                    ("component", payload.component),
+                    ("group", payload.group),
+                    ("class", payload.class_),
+                )
+                if value
+            }
+        )
         title = payload.summary
         raw_severity = payload.severity
         severity = SEVERITY_MAP[payload.severity]
@@ -173,5 +190,11 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
         acknowledged=event.event_action == "acknowledge",
         raw=raw,
     )
-    return ParsedBatch(kind=KIND, source=source_name, alerts=[alert], group_key=dedup_key,
-                       receiver=_masked(event.routing_key), response_extras=response)
+    return ParsedBatch(
+        kind=KIND,
+        source=source_name,
+        alerts=[alert],
+        group_key=dedup_key,
+        receiver=_masked(event.routing_key),
+        response_extras=response,
+    )

@@ -78,9 +78,8 @@ def compile_path(text: str) -> JsonPath:
             steps.append(json.loads(quoted) if quoted.startswith('"') else quoted[1:-1])
         else:
             raise ValueError(
-                f"cannot read {text!r} at character {pos + 1}: expected .name, [index] or "
-                f'["key"]'
+                f'cannot read {text!r} at character {pos + 1}: expected .name, [index] or ["key"]'
             )
         pos += m.end()
-        rest = rest[m.end():]
+        rest = rest[m.end() :]
     return JsonPath(text=text, from_root=from_root, steps=tuple(steps))

@@ -23,53 +23,69 @@ from integrations.sources.generic import GenericMapping
 from integrations.sources.model import ParsedBatch
 
 __all__ = [
-    "PARSERS", "Parser", "SourceConfig", "SourceKind", "builtin_mapping",
-    "builtin_mapping_names", "decode_json", "load_mapping", "parse_webhook",
+    "PARSERS",
+    "Parser",
+    "SourceConfig",
+    "SourceKind",
+    "builtin_mapping",
+    "builtin_mapping_names",
+    "decode_json",
+    "load_mapping",
+    "parse_webhook",
 ]
 
 SourceKind = Literal["alertmanager", "grafana", "pagerduty", "datadog", "generic"]
 
 
 class Parser(Protocol):
-    def __call__(self, body: Any, *, source_name: str, now: datetime,
-                 mapping: GenericMapping | None = None) -> ParsedBatch: ...
+    def __call__(
+        self, body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
+    ) -> ParsedBatch: ...
 
 
 def _no_mapping(kind: SourceKind, mapping: GenericMapping | None) -> None:
     if mapping is not None:
-        raise ConfigError(f"a {kind} source takes no mapping",
-                          hint="mappings are for sources of kind generic")
+        raise ConfigError(
+            f"a {kind} source takes no mapping", hint="mappings are for sources of kind generic"
+        )
 
 
-def _alertmanager(body: Any, *, source_name: str, now: datetime,
-                  mapping: GenericMapping | None = None) -> ParsedBatch:
+def _alertmanager(
+    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
+) -> ParsedBatch:
     _no_mapping("alertmanager", mapping)
     return alertmanager.parse(body, source_name=source_name, now=now)
 
 
-def _grafana(body: Any, *, source_name: str, now: datetime,
-             mapping: GenericMapping | None = None) -> ParsedBatch:
+def _grafana(
+    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
+) -> ParsedBatch:
     _no_mapping("grafana", mapping)
     return grafana.parse(body, source_name=source_name, now=now)
 
 
-def _pagerduty(body: Any, *, source_name: str, now: datetime,
-               mapping: GenericMapping | None = None) -> ParsedBatch:
+def _pagerduty(
+    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
+) -> ParsedBatch:
     _no_mapping("pagerduty", mapping)
     return pagerduty.parse(body, source_name=source_name, now=now)
 
 
-def _datadog(body: Any, *, source_name: str, now: datetime,
-             mapping: GenericMapping | None = None) -> ParsedBatch:
+def _datadog(
+    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
+) -> ParsedBatch:
     _no_mapping("datadog", mapping)
     return datadog.parse(body, source_name=source_name, now=now)
 
 
-def _generic(body: Any, *, source_name: str, now: datetime,
-             mapping: GenericMapping | None = None) -> ParsedBatch:
+def _generic(
+    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
+) -> ParsedBatch:
     if mapping is None:
-        raise ConfigError(f"source {source_name!r} is generic but has no mapping",
-                          hint="set mapping: to a built-in name, a YAML file or an inline mapping")
+        raise ConfigError(
+            f"source {source_name!r} is generic but has no mapping",
+            hint="set mapping: to a built-in name, a YAML file or an inline mapping",
+        )
     return generic.parse(body, source_name=source_name, now=now, mapping=mapping)
 
 
@@ -82,14 +98,14 @@ PARSERS: Mapping[SourceKind, Parser] = {
 }
 
 
-def parse_webhook(kind: SourceKind, body: Any, *, source_name: str, now: datetime,
-                  mapping: GenericMapping | None = None) -> ParsedBatch:
+def parse_webhook(
+    kind: SourceKind, body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
+) -> ParsedBatch:
     """Parse a decoded JSON body; InputError for a body of the wrong shape."""
     try:
         parser = PARSERS[kind]
     except KeyError:
-        raise ConfigError(f"unknown source kind {kind!r}",
-                          hint=f"one of: {', '.join(PARSERS)}") from None
+        raise ConfigError(f"unknown source kind {kind!r}", hint=f"one of: {', '.join(PARSERS)}") from None
     return parser(body, source_name=source_name, now=now, mapping=mapping)
 
 
@@ -99,9 +115,10 @@ def mapping_from_data(data: Any, where: str) -> GenericMapping:
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = format_loc([s for s in err["loc"] if isinstance(s, str | int)])
-        raise ConfigError(f"{where}: {loc or 'mapping'}: {err['msg']}",
-                          hint="see the generic mapping reference in docs/alert-sources.md",
-                          ) from None
+        raise ConfigError(
+            f"{where}: {loc or 'mapping'}: {err['msg']}",
+            hint="see the generic mapping reference in docs/alert-sources.md",
+        ) from None
 
 
 def load_mapping(path: Path) -> GenericMapping:
@@ -121,14 +138,16 @@ def _builtin_dir() -> Any:
 
 def builtin_mapping_names() -> list[str]:
     """Mappings shipped in integrations/sources/mappings/ (file names without .yaml)."""
-    return sorted(entry.name.removesuffix(".yaml") for entry in _builtin_dir().iterdir()
-                  if entry.name.endswith(".yaml"))
+    return sorted(
+        entry.name.removesuffix(".yaml") for entry in _builtin_dir().iterdir() if entry.name.endswith(".yaml")
+    )
 
 
 def builtin_mapping(name: str) -> GenericMapping:
     if name not in builtin_mapping_names():
-        raise ConfigError(f"no built-in mapping {name!r}",
-                          hint=f"built-in mappings: {', '.join(builtin_mapping_names())}")
+        raise ConfigError(
+            f"no built-in mapping {name!r}", hint=f"built-in mappings: {', '.join(builtin_mapping_names())}"
+        )
     text = _builtin_dir().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     return mapping_from_data(yaml.safe_load(text), f"built-in mapping {name}")
 
@@ -136,10 +155,10 @@ def builtin_mapping(name: str) -> GenericMapping:
 class SourceConfig(BaseModel):
     """One webhook source, e.g. under ``sources:`` in the bot's config::
 
-        feature-store-monitor:
-          kind: generic
-          mapping: ml-monitor-contract        # built-in name, a .yaml path, or inline
-          auth: {type: hmac, secret: {env: FEATURE_MONITOR_HMAC}}
+    feature-store-monitor:
+      kind: generic
+      mapping: ml-monitor-contract        # built-in name, a .yaml path, or inline
+      auth: {type: hmac, secret: {env: FEATURE_MONITOR_HMAC}}
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -162,6 +181,5 @@ class SourceConfig(BaseModel):
             return self.mapping
         if self.mapping.endswith((".yaml", ".yml")):
             path = Path(self.mapping)
-            return load_mapping(path if path.is_absolute() or base_dir is None
-                                else base_dir / path)
+            return load_mapping(path if path.is_absolute() or base_dir is None else base_dir / path)
         return builtin_mapping(self.mapping)

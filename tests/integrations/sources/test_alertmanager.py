@@ -12,8 +12,10 @@ from integrations.sources.model import Link
 from tests.integrations.sources.conftest import NOW, load
 
 GROUP_KEY = '{}:{alertname="ModelErrorRateHigh", model="fraud-detector"}'
-GENERATOR = ("http://prometheus.example:9090/graph?g0.expr=model_error_rate%7Bmodel%3D%22"
-             "fraud-detector%22%7D+%3E+0.05&g0.tab=1")
+GENERATOR = (
+    "http://prometheus.example:9090/graph?g0.expr=model_error_rate%7Bmodel%3D%22"
+    "fraud-detector%22%7D+%3E+0.05&g0.tab=1"
+)
 
 
 def parse(body: Any) -> Any:
@@ -85,10 +87,17 @@ def test_title_falls_back_to_alertname_and_severity_to_warning() -> None:
     assert parsed.description is None
 
 
-@pytest.mark.parametrize(("word", "severity"), [
-    ("page", "critical"), ("error", "high"), ("warn", "warning"), ("none", "info"),
-    ("Critical", "critical"), ("weird", "warning"),
-])
+@pytest.mark.parametrize(
+    ("word", "severity"),
+    [
+        ("page", "critical"),
+        ("error", "high"),
+        ("warn", "warning"),
+        ("none", "info"),
+        ("Critical", "critical"),
+        ("weird", "warning"),
+    ],
+)
 def test_severity_words(word: str, severity: str) -> None:
     body = load("alertmanager_v4_firing")
     body["alerts"][0]["labels"]["severity"] = word
@@ -109,8 +118,7 @@ def test_non_http_links_are_dropped() -> None:
 def test_nanosecond_times_and_offsets() -> None:
     body = load("alertmanager_v4_firing")
     body["alerts"][0]["startsAt"] = "2026-11-20T05:12:05.123456789+02:00"
-    assert parse(body).alerts[0].starts_at == datetime(2026, 11, 20, 3, 12, 5, 123456,
-                                                       tzinfo=UTC)
+    assert parse(body).alerts[0].starts_at == datetime(2026, 11, 20, 3, 12, 5, 123456, tzinfo=UTC)
 
 
 def _broken(mutate: Any) -> InputError:
@@ -121,18 +129,25 @@ def _broken(mutate: Any) -> InputError:
     return info.value
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda b: b["alerts"][1].pop("labels"), "alerts[1].labels: field required"),
-    (lambda b: b.pop("alerts"), "alerts: field required"),
-    (lambda b: b["alerts"][0].update(status="pending"), "alerts[0].status: input should be"),
-    (lambda b: b["alerts"][0]["labels"].update(model=3),
-     "alerts[0].labels.model: input should be a valid string"),
-    (lambda b: b["alerts"][0].update(fingerprint="XYZ"), "alerts[0].fingerprint: string should"),
-    (lambda b: b["alerts"][0].update(startsAt="yesterday"),
-     "alerts[0].startsAt: not an RFC 3339 timestamp"),
-    (lambda b: b.update(version="3"), "version: expected '4', got '3'"),
-    (lambda b: b.update(alerts={"a": 1}), "alerts: input should be a JSON array"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda b: b["alerts"][1].pop("labels"), "alerts[1].labels: field required"),
+        (lambda b: b.pop("alerts"), "alerts: field required"),
+        (lambda b: b["alerts"][0].update(status="pending"), "alerts[0].status: input should be"),
+        (
+            lambda b: b["alerts"][0]["labels"].update(model=3),
+            "alerts[0].labels.model: input should be a valid string",
+        ),
+        (lambda b: b["alerts"][0].update(fingerprint="XYZ"), "alerts[0].fingerprint: string should"),
+        (
+            lambda b: b["alerts"][0].update(startsAt="yesterday"),
+            "alerts[0].startsAt: not an RFC 3339 timestamp",
+        ),
+        (lambda b: b.update(version="3"), "version: expected '4', got '3'"),
+        (lambda b: b.update(alerts={"a": 1}), "alerts: input should be a JSON array"),
+    ],
+)
 def test_wrong_shapes_name_the_field(mutate: Any, message: str) -> None:
     error = _broken(mutate)
     assert str(error).startswith(message), str(error)

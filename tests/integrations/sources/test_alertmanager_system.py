@@ -89,33 +89,57 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     (work / "token").write_text(TOKEN)
     config = {
         "route": {
-            "receiver": "basic", "group_by": ["alertname", "model"],
-            "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h",
+            "receiver": "basic",
+            "group_by": ["alertname", "model"],
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
             "routes": [{"matchers": ['auth="bearer"'], "receiver": "bearer"}],
         },
         "receivers": [
-            {"name": "basic", "webhook_configs": [{
-                "url": f"{hook}/webhooks/alertmanager", "send_resolved": True,
-                "http_config": {"basic_auth": {
-                    "username": "alertmanager", "password_file": str(work / "password")}},
-            }]},
-            {"name": "bearer", "webhook_configs": [{
-                "url": f"{hook}/webhooks/alertmanager", "send_resolved": True,
-                "http_config": {"authorization": {
-                    "type": "Bearer", "credentials_file": str(work / "token")}},
-            }]},
+            {
+                "name": "basic",
+                "webhook_configs": [
+                    {
+                        "url": f"{hook}/webhooks/alertmanager",
+                        "send_resolved": True,
+                        "http_config": {
+                            "basic_auth": {
+                                "username": "alertmanager",
+                                "password_file": str(work / "password"),
+                            }
+                        },
+                    }
+                ],
+            },
+            {
+                "name": "bearer",
+                "webhook_configs": [
+                    {
+                        "url": f"{hook}/webhooks/alertmanager",
+                        "send_resolved": True,
+                        "http_config": {
+                            "authorization": {"type": "Bearer", "credentials_file": str(work / "token")}
+                        },
+                    }
+                ],
+            },
         ],
     }
     (work / "alertmanager.yml").write_text(json.dumps(config))  # JSON is YAML
     port = free_port()
-    cmd = [binary, f"--config.file={work / 'alertmanager.yml'}",
-           f"--storage.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-           "--cluster.listen-address="]
+    cmd = [
+        binary,
+        f"--config.file={work / 'alertmanager.yml'}",
+        f"--storage.path={work / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
     try:
-        with running(cmd, ready_url=f"http://127.0.0.1:{port}/-/ready", timeout_s=60,
-                     log=work / "alertmanager.log"):
-            yield Setup(api=f"http://127.0.0.1:{port}/api/v2", deliveries=deliveries,
-                        secrets=work)
+        with running(
+            cmd, ready_url=f"http://127.0.0.1:{port}/-/ready", timeout_s=60, log=work / "alertmanager.log"
+        ):
+            yield Setup(api=f"http://127.0.0.1:{port}/api/v2", deliveries=deliveries, secrets=work)
     finally:
         server.shutdown()
         server.server_close()
@@ -134,12 +158,13 @@ def _next(setup: Setup, status: str) -> tuple[Delivery, dict[str, Any]]:
             return delivery, body
 
 
-def _alert(labels: dict[str, str], starts: datetime, ends: datetime | None = None
-           ) -> dict[str, Any]:
+def _alert(labels: dict[str, str], starts: datetime, ends: datetime | None = None) -> dict[str, Any]:
     alert: dict[str, Any] = {
         "labels": labels,
-        "annotations": {"summary": f"{labels['model']} error rate above 5%",
-                        "runbook_url": "https://runbooks.example.com/rollback-model"},
+        "annotations": {
+            "summary": f"{labels['model']} error rate above 5%",
+            "runbook_url": "https://runbooks.example.com/rollback-model",
+        },
         "generatorURL": "http://prometheus.example:9090/graph?g0.expr=up",
         "startsAt": starts.isoformat(),
     }
@@ -149,21 +174,36 @@ def _alert(labels: dict[str, str], starts: datetime, ends: datetime | None = Non
 
 
 def test_firing_then_resolved_through_a_real_alertmanager(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch,
+    setup: Setup,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    labels = {"alertname": "ModelErrorRateHigh", "model": "fraud-detector",
-              "severity": "critical", "instance": "scoring-0:8080"}
+    labels = {
+        "alertname": "ModelErrorRateHigh",
+        "model": "fraud-detector",
+        "severity": "critical",
+        "instance": "scoring-0:8080",
+    }
     starts = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
     _post(setup, [_alert(labels, starts)])
 
     delivery, body = _next(setup, "firing")
     assert delivery.path == "/webhooks/alertmanager"
     now = datetime.now(UTC)
-    verify(AUTH.validate_python({"type": "basic", "username": "alertmanager",
-                                 "password": {"file": str(setup.secrets / "password")}}),
-           delivery.headers, delivery.body, now)
-    wrong = AUTH.validate_python({"type": "basic", "username": "alertmanager",
-                                  "password": {"env": "AM_WRONG_PASSWORD"}})
+    verify(
+        AUTH.validate_python(
+            {
+                "type": "basic",
+                "username": "alertmanager",
+                "password": {"file": str(setup.secrets / "password")},
+            }
+        ),
+        delivery.headers,
+        delivery.body,
+        now,
+    )
+    wrong = AUTH.validate_python(
+        {"type": "basic", "username": "alertmanager", "password": {"env": "AM_WRONG_PASSWORD"}}
+    )
     monkeypatch.setenv("AM_WRONG_PASSWORD", "not-it")
     with pytest.raises(AuthenticationError, match="does not match"):
         verify(wrong, delivery.headers, delivery.body, now)
@@ -196,9 +236,12 @@ def test_bearer_credentials_from_http_config(setup: Setup) -> None:
     _post(setup, [_alert(labels, datetime.now(UTC))])
     delivery, body = _next(setup, "firing")
     assert body["receiver"] == "bearer"
-    verify(AUTH.validate_python({"type": "bearer",
-                                 "token": {"file": str(setup.secrets / "token")}}),
-           delivery.headers, delivery.body, datetime.now(UTC))
+    verify(
+        AUTH.validate_python({"type": "bearer", "token": {"file": str(setup.secrets / "token")}}),
+        delivery.headers,
+        delivery.body,
+        datetime.now(UTC),
+    )
     (alert,) = alertmanager.parse(body, source_name="am", now=datetime.now(UTC)).alerts
     assert alert.fingerprint == body["alerts"][0]["fingerprint"] == labelset_fingerprint(labels)
     assert alert.severity == "warning"  # no severity label

@@ -87,8 +87,10 @@ def test_basic_as_alertmanager_http_config_sends_it() -> None:
 
 def test_grafana_signature_with_timestamp() -> None:
     cfg = config(**GRAFANA)
-    headers = {"X-Grafana-Alerting-Signature": sign(TS.encode() + b":" + BODY),
-               "X-Grafana-Alerting-Timestamp": TS}
+    headers = {
+        "X-Grafana-Alerting-Signature": sign(TS.encode() + b":" + BODY),
+        "X-Grafana-Alerting-Timestamp": TS,
+    }
     verify(cfg, headers, BODY, NOW)
     verify(cfg, {k.lower(): v.upper() for k, v in headers.items()}, BODY, NOW)
     assert "does not match the body" in refused(cfg, headers, BODY + b" ").message
@@ -98,14 +100,23 @@ def test_grafana_signature_with_timestamp() -> None:
     assert "check the contact point's HMAC secret" in str(refused(cfg, wrong_key))
 
 
-@pytest.mark.parametrize(("offset", "accepted"), [
-    (0, True), (-299, True), (299, True), (-301, False), (301, False),
-])
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [
+        (0, True),
+        (-299, True),
+        (299, True),
+        (-301, False),
+        (301, False),
+    ],
+)
 def test_grafana_replay_window(offset: int, accepted: bool) -> None:
     cfg = config(**GRAFANA)
     ts = str(int(NOW.timestamp()) + offset)
-    headers = {"X-Grafana-Alerting-Signature": sign(ts.encode() + b":" + BODY),
-               "X-Grafana-Alerting-Timestamp": ts}
+    headers = {
+        "X-Grafana-Alerting-Signature": sign(ts.encode() + b":" + BODY),
+        "X-Grafana-Alerting-Timestamp": ts,
+    }
     if accepted:
         verify(cfg, headers, BODY, NOW)
     else:
@@ -115,8 +126,10 @@ def test_grafana_replay_window(offset: int, accepted: bool) -> None:
 def test_grafana_replay_window_is_configurable() -> None:
     cfg = config(**GRAFANA, replay_window_s=30)
     ts = str(int(NOW.timestamp()) - 60)
-    headers = {"X-Grafana-Alerting-Signature": sign(ts.encode() + b":" + BODY),
-               "X-Grafana-Alerting-Timestamp": ts}
+    headers = {
+        "X-Grafana-Alerting-Signature": sign(ts.encode() + b":" + BODY),
+        "X-Grafana-Alerting-Timestamp": ts,
+    }
     assert "replay window of 30s" in refused(cfg, headers).message
 
 
@@ -143,8 +156,7 @@ def test_generic_hmac() -> None:
     assert "missing X-Signature" in refused(cfg, {"X-Timestamp": TS}).message
     assert "does not match the body" in refused(cfg, good, b"{}").message
     stale_ts = str(int(TS) - 3600)
-    stale = {"X-Signature": "sha256=" + sign(stale_ts.encode() + b":" + BODY),
-             "X-Timestamp": stale_ts}
+    stale = {"X-Signature": "sha256=" + sign(stale_ts.encode() + b":" + BODY), "X-Timestamp": stale_ts}
     assert "outside the replay window" in refused(cfg, stale).message
     nan = {"X-Signature": "sha256=" + sign(b"nan:" + BODY), "X-Timestamp": "nan"}
     assert "outside the replay window" in refused(cfg, nan).message
@@ -152,8 +164,7 @@ def test_generic_hmac() -> None:
 
 def test_custom_header_names() -> None:
     cfg = config(**HMAC, signature_header="X-Hub-Signature-256", timestamp_header="X-Hub-Time")
-    headers = {"x-hub-signature-256": "sha256=" + sign(TS.encode() + b":" + BODY),
-               "x-hub-time": TS}
+    headers = {"x-hub-signature-256": "sha256=" + sign(TS.encode() + b":" + BODY), "x-hub-time": TS}
     verify(cfg, headers, BODY, NOW)
 
 

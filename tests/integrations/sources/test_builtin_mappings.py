@@ -31,8 +31,13 @@ def test_every_shipped_mapping_loads() -> None:
 def test_soda_check_evaluation_fail() -> None:
     batch = parse(load("soda_check_evaluation_fail"))
     freshness, missing = batch.alerts
-    labels = {"dataset": "user_features", "datasource": "feature_store", "column": "updated_at",
-              "check": FRESHNESS_CHECK, "alertname": "SodaCheck"}
+    labels = {
+        "dataset": "user_features",
+        "datasource": "feature_store",
+        "column": "updated_at",
+        "check": FRESHNESS_CHECK,
+        "alertname": "SodaCheck",
+    }
     assert freshness.labels == labels
     assert freshness.fingerprint == labelset_fingerprint({**labels, "__source__": "soda"})
     assert freshness.status == "firing"
@@ -41,19 +46,22 @@ def test_soda_check_evaluation_fail() -> None:
     assert freshness.title == "Soda check fail on feature_store.user_features"
     assert freshness.description == FRESHNESS_CHECK
     assert freshness.annotations == {
-        "definition": FRESHNESS_CHECK, "diagnostic_value": "10820.0",
+        "definition": FRESHNESS_CHECK,
+        "diagnostic_value": "10820.0",
         "agreement": "Fraud features are fresh",
         "check_result_id": "5b1f9c2e-7d43-4a8e-9f0a-1c2d3e4f5a6b",
     }
     assert freshness.starts_at == datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
     assert freshness.expires_in_s == 86400
     assert freshness.links == [
-        Link(href="https://cloud.soda.io/checks/8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d",
-             text="Soda Cloud check"),
-        Link(href="https://cloud.soda.io/datasets/d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6",
-             text="Soda Cloud dataset"),
-        Link(href="https://cloud.soda.io/agreements/AGREEMENT-7f3a-0000-0000-0",
-             text="Soda Cloud agreement"),
+        Link(
+            href="https://cloud.soda.io/checks/8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d", text="Soda Cloud check"
+        ),
+        Link(
+            href="https://cloud.soda.io/datasets/d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6",
+            text="Soda Cloud dataset",
+        ),
+        Link(href="https://cloud.soda.io/agreements/AGREEMENT-7f3a-0000-0000-0", text="Soda Cloud agreement"),
     ]
     assert missing.status == "firing"
     assert missing.severity == "warning"

@@ -21,7 +21,8 @@ def test_empty_label_set_is_the_fnv_offset_basis() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["alertmanager_v4_firing", "alertmanager_v4_resolved", "grafana_webhook_firing"],
+    "name",
+    ["alertmanager_v4_firing", "alertmanager_v4_resolved", "grafana_webhook_firing"],
 )
 def test_matches_the_senders_fingerprints(name: str) -> None:
     for alert in load(name)["alerts"]:

@@ -6,6 +6,7 @@ Never another exception type: a webhook endpoint answers 422 to a bad body, neve
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import pytest
@@ -18,24 +19,67 @@ from integrations.sources.model import ParsedBatch
 from integrations.sources.registry import builtin_mapping, decode_json, parse_webhook
 from tests.integrations.sources.conftest import NOW, load
 
-FUZZ = settings(max_examples=100, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+#: FUZZ_EXAMPLES=5000 for a longer hunt.
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
-TIMES = ["2026-11-20T03:12:05.123456789Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
-         "9999-12-31T23:59:59-14:00", "1763632800000", "1e400", "P1", "Recovered", "firing",
-         "resolved", "trigger", "resolve", "acknowledge", "critical", "0f3a38a89d70e03a", ""]
+TIMES = [
+    "2026-11-20T03:12:05.123456789Z",
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-14:00",
+    "1763632800000",
+    "1e400",
+    "P1",
+    "Recovered",
+    "firing",
+    "resolved",
+    "trigger",
+    "resolve",
+    "acknowledge",
+    "critical",
+    "0f3a38a89d70e03a",
+    "",
+]
 leaves = (
-    st.none() | st.booleans() | st.integers() | st.sampled_from([10**4000, -(10**400)])
-    | st.floats() | st.sampled_from(TIMES)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([10**4000, -(10**400)])
+    | st.floats()
+    | st.sampled_from(TIMES)
     | st.text(st.characters(exclude_categories=()), max_size=12)
 )
 json_values = st.recursive(
     leaves,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8) | st.sampled_from(
-        ["alerts", "labels", "status", "payload", "severity", "event_action", "dedup_key",
-         "alert_id", "alert_transition", "checkResults", "outcome", "expires_in_s"]),
-        children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=8)
+            | st.sampled_from(
+                [
+                    "alerts",
+                    "labels",
+                    "status",
+                    "payload",
+                    "severity",
+                    "event_action",
+                    "dedup_key",
+                    "alert_id",
+                    "alert_transition",
+                    "checkResults",
+                    "outcome",
+                    "expires_in_s",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=25,
 )
 
@@ -104,16 +148,16 @@ def _mutate(doc: Any, data: st.DataObject) -> Any:
 @pytest.mark.parametrize(("kind", "mapping", "fixture"), CONFIGS, ids=IDS)
 @FUZZ
 @given(body=json_values)
-def test_arbitrary_json(kind: str, mapping: GenericMapping | None, fixture: str,
-                        body: Any) -> None:
+def test_arbitrary_json(kind: str, mapping: GenericMapping | None, fixture: str, body: Any) -> None:
     parses_or_refuses(kind, body, mapping)
 
 
 @pytest.mark.parametrize(("kind", "mapping", "fixture"), CONFIGS, ids=IDS)
 @FUZZ
 @given(data=st.data())
-def test_mutated_fixtures(kind: str, mapping: GenericMapping | None, fixture: str,
-                          data: st.DataObject) -> None:
+def test_mutated_fixtures(
+    kind: str, mapping: GenericMapping | None, fixture: str, data: st.DataObject
+) -> None:
     body = _mutate(copy.deepcopy(load(fixture)), data)
     parses_or_refuses(kind, body, mapping)
 
@@ -129,14 +173,39 @@ def test_arbitrary_bytes(raw: bytes) -> None:
 
 
 EDGE_VALUES: list[Any] = [
-    None, True, False, 0, -1, 1.5, 10**4000, -(10**400), 1e308, float("nan"), float("inf"),
-    "", " ", "\ud800", "x" * 300, [], [1], {}, {"a": {"b": [None]}}, *TIMES,
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    10**4000,
+    -(10**400),
+    1e308,
+    float("nan"),
+    float("inf"),
+    "",
+    " ",
+    "\ud800",
+    "x" * 300,
+    "²",
+    "١٢",
+    "9" * 5000,
+    "-0",
+    "1e3",
+    [],
+    [1],
+    {},
+    {"a": {"b": [None]}},
+    *TIMES,
 ]
 
 
 @pytest.mark.parametrize(("kind", "mapping", "fixture"), CONFIGS, ids=IDS)
 def test_every_field_replaced_by_every_edge_value_or_deleted(
-    kind: str, mapping: GenericMapping | None, fixture: str,
+    kind: str,
+    mapping: GenericMapping | None,
+    fixture: str,
 ) -> None:
     """Systematic, where the random search may miss a field: each node, each edge value."""
     original = load(fixture)
@@ -152,8 +221,13 @@ def test_every_field_replaced_by_every_edge_value_or_deleted(
             else:
                 parent[path[-1]] = replacement
             try:
-                parse_webhook(kind, body, source_name="edge", now=NOW,  # type: ignore[arg-type]
-                              mapping=mapping)
+                parse_webhook(
+                    kind,
+                    body,
+                    source_name="edge",
+                    now=NOW,  # type: ignore[arg-type]
+                    mapping=mapping,
+                )
                 outcomes["parsed"] += 1
             except InputError:
                 outcomes["refused"] += 1

@@ -17,8 +17,7 @@ from tests.integrations.sources.conftest import NOW, load
 CONTRACT = builtin_mapping("ml-monitor-contract")
 
 
-def parse(body: Any, mapping: GenericMapping = CONTRACT, source: str = "feature-store-monitor"
-          ) -> Any:
+def parse(body: Any, mapping: GenericMapping = CONTRACT, source: str = "feature-store-monitor") -> Any:
     return generic.parse(body, source_name=source, now=NOW, mapping=mapping)
 
 
@@ -31,11 +30,14 @@ def test_the_ml_monitor_contract_fixture() -> None:
     assert batch.kind == "generic"
     assert batch.source == "feature-store-monitor"
     (alert,) = batch.alerts
-    labels = {"model": "fraud-detector", "feature_table": "user_features",
-              "check": "freshness", "monitor": "freshness"}
+    labels = {
+        "model": "fraud-detector",
+        "feature_table": "user_features",
+        "check": "freshness",
+        "monitor": "freshness",
+    }
     assert alert.labels == labels
-    assert alert.fingerprint == labelset_fingerprint(
-        {**labels, "__source__": "feature-store-monitor"})
+    assert alert.fingerprint == labelset_fingerprint({**labels, "__source__": "feature-store-monitor"})
     assert alert.fingerprint == "d19bf71caa0e4c11"
     assert alert.status == "firing"
     assert alert.severity == "high"
@@ -82,10 +84,16 @@ def test_missing_status_uses_the_default() -> None:
         parse(body, strict)
 
 
-@pytest.mark.parametrize(("word", "severity"), [
-    ("critical", "critical"), ("P2", "high"), ("medium", "warning"), ("low", "info"),
-    ("bananas", "warning"),
-])
+@pytest.mark.parametrize(
+    ("word", "severity"),
+    [
+        ("critical", "critical"),
+        ("P2", "high"),
+        ("medium", "warning"),
+        ("low", "info"),
+        ("bananas", "warning"),
+    ],
+)
 def test_contract_severity_words(word: str, severity: str) -> None:
     alert = parse(load("ml_monitor_generic_firing") | {"severity": word}).alerts[0]
     assert alert.severity == severity
@@ -97,7 +105,8 @@ def test_fingerprint_path() -> None:
     assert parse(body).alerts[0].fingerprint == "0f3a38a89d70e03a"
     body["fingerprint"] = "freshness/user_features"
     assert parse(body).alerts[0].fingerprint == labelset_fingerprint(
-        {"__source__": "feature-store-monitor", "__key__": "freshness/user_features"})
+        {"__source__": "feature-store-monitor", "__key__": "freshness/user_features"}
+    )
 
 
 def test_without_source_the_fingerprint_equals_alertmanagers() -> None:
@@ -114,8 +123,7 @@ def test_a_list_of_alerts_with_root_fields() -> None:
         status={"path": "passed", "map": {"true": "resolved", "false": "firing"}},
         severity={"path": "$.level"},
         title="name",
-        labels={"fields": {"model": "$.model", "feature": "feature"},
-                "static": {"team": "ml"}},
+        labels={"fields": {"model": "$.model", "feature": "feature"}, "static": {"team": "ml"}},
         annotations={"fields": {"psi": "psi"}},
         starts_at="$.run_at",
         group_key="$.run_id",
@@ -123,8 +131,12 @@ def test_a_list_of_alerts_with_root_fields() -> None:
         links=[{"href": "$.report_url", "text": "Drift report"}, {"href": "bad", "text": "x"}],
     )
     body: dict[str, Any] = {
-        "model": "churn", "level": "warning", "run_id": "r-7", "run_at": 1763632800000,
-        "report_url": "https://reports.example/r-7", "bad": "file:///etc/passwd",
+        "model": "churn",
+        "level": "warning",
+        "run_id": "r-7",
+        "run_at": 1763632800000,
+        "report_url": "https://reports.example/r-7",
+        "bad": "file:///etc/passwd",
         "results": [
             {"name": "PSI drift on tenure", "feature": "tenure", "passed": False, "psi": 0.31},
             {"name": "PSI drift on plan", "feature": "plan", "passed": True, "psi": 0.02},
@@ -145,8 +157,9 @@ def test_a_list_of_alerts_with_root_fields() -> None:
 
 
 def test_title_template_and_fallbacks() -> None:
-    templated = mapping(labels={"object": "labels"},
-                        title_template="$alertname on ${model} (${missing}) [$severity]")
+    templated = mapping(
+        labels={"object": "labels"}, title_template="$alertname on ${model} (${missing}) [$severity]"
+    )
     body = {"labels": {"alertname": "Drift", "model": "churn"}}
     assert parse(body, templated).alerts[0].title == "Drift on churn () [warning]"
     assert parse(body, mapping(labels={"object": "labels"})).alerts[0].title == "Drift"
@@ -160,16 +173,19 @@ def test_ignore_when() -> None:
         parse({"event": "other"}, pinged)
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"status": "firing", "labels": [1]}, "labels: expected an object, got an array"),
-    ({"expires_in_s": -1}, "expires_in_s: expected a whole number of seconds >= 0, got -1"),
-    ({"expires_in_s": True}, "expires_in_s: expected a whole number"),
-    ({"expires_in_s": 1.5}, "expires_in_s: expected a whole number"),
-    ({"expires_in_s": "soon"}, "expires_in_s: expected a whole number"),
-    ({"detected_at": "last tuesday"}, "detected_at: not an RFC 3339 timestamp"),
-    ({"detected_at": -5}, "detected_at: not a valid epoch time"),
-    ({"detected_at": 10**30}, "detected_at: epoch time out of range"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"status": "firing", "labels": [1]}, "labels: expected an object, got an array"),
+        ({"expires_in_s": -1}, "expires_in_s: expected a whole number of seconds >= 0, got -1"),
+        ({"expires_in_s": True}, "expires_in_s: expected a whole number"),
+        ({"expires_in_s": 1.5}, "expires_in_s: expected a whole number"),
+        ({"expires_in_s": "soon"}, "expires_in_s: expected a whole number"),
+        ({"detected_at": "last tuesday"}, "detected_at: not an RFC 3339 timestamp"),
+        ({"detected_at": -5}, "detected_at: not a valid epoch time"),
+        ({"detected_at": 10**30}, "detected_at: epoch time out of range"),
+    ],
+)
 def test_wrong_shapes_name_the_field(body: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError) as info:
         parse(body)
@@ -193,15 +209,18 @@ def test_alerts_path_errors() -> None:
         parse("text", mapping())
 
 
-@pytest.mark.parametrize(("fields", "problem"), [
-    ({"alerts": "a..b"}, "cannot read"),
-    ({"status": {"map": {"ok": "fine"}}}, "status.map.ok"),
-    ({"severity": {"default": "urgent"}}, "severity.default"),
-    ({"title_template": "bad ${"}, "title_template\n  Value error, not a \\$name template"),
-    ({"labels": {"objects": "labels"}}, "labels.objects"),
-    ({"default_expires_in_s": -1}, "default_expires_in_s"),
-    ({"unknown_key": 1}, "unknown_key"),
-])
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"alerts": "a..b"}, "cannot read"),
+        ({"status": {"map": {"ok": "fine"}}}, "status.map.ok"),
+        ({"severity": {"default": "urgent"}}, "severity.default"),
+        ({"title_template": "bad ${"}, "title_template\n  Value error, not a \\$name template"),
+        ({"labels": {"objects": "labels"}}, "labels.objects"),
+        ({"default_expires_in_s": -1}, "default_expires_in_s"),
+        ({"unknown_key": 1}, "unknown_key"),
+    ],
+)
 def test_invalid_mappings_are_refused(fields: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         GenericMapping.model_validate(fields)

@@ -26,15 +26,20 @@ def test_trigger() -> None:
     assert batch.receiver == "…0000"
     (alert,) = batch.alerts
     assert alert.fingerprint == labelset_fingerprint(
-        {"routing_key": ROUTING_KEY, "dedup_key": "ranker-latency-p99"})
+        {"routing_key": ROUTING_KEY, "dedup_key": "ranker-latency-p99"}
+    )
     assert alert.fingerprint == "4298ffaf18bf3e83"
     assert alert.status == "firing"
     assert alert.severity == "high"
     assert alert.raw_severity == "error"
     assert alert.title == "ranker p99 latency 870 ms > 300 ms"
     assert alert.labels == {
-        "source": "ranker-serving-7f9c", "component": "ranker", "group": "recsys",
-        "class": "latency", "model": "ranker", "model_version": "14",
+        "source": "ranker-serving-7f9c",
+        "component": "ranker",
+        "group": "recsys",
+        "class": "latency",
+        "model": "ranker",
+        "model_version": "14",
     }
     assert alert.annotations == {"p99_ms": "870"}
     assert alert.starts_at == datetime(2026, 11, 20, 10, 2, 11, tzinfo=UTC)
@@ -94,9 +99,15 @@ def test_trigger_without_dedup_key_gets_one_to_resolve_with() -> None:
     assert parse(body).response_extras["dedup_key"] != key  # a new trigger, a new key
 
 
-@pytest.mark.parametrize(("severity", "expected"), [
-    ("critical", "critical"), ("error", "high"), ("warning", "warning"), ("info", "info"),
-])
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [
+        ("critical", "critical"),
+        ("error", "high"),
+        ("warning", "warning"),
+        ("info", "info"),
+    ],
+)
 def test_severity_map(severity: str, expected: str) -> None:
     body = load("pagerduty_events_v2_trigger")
     body["payload"]["severity"] = severity
@@ -106,28 +117,37 @@ def test_severity_map(severity: str, expected: str) -> None:
 def test_custom_details_prose_nested_and_string_details() -> None:
     body = load("pagerduty_events_v2_trigger")
     body["payload"]["custom_details"] = {
-        "description": "p99 went up after deploy", "firing": "line 1\nline 2",
-        "window": {"minutes": 5}, "retried": True, "note": None,
+        "description": "p99 went up after deploy",
+        "firing": "line 1\nline 2",
+        "window": {"minutes": 5},
+        "retried": True,
+        "note": None,
     }
     alert = parse(body).alerts[0]
     assert alert.description == "p99 went up after deploy"
-    assert alert.annotations == {"description": "p99 went up after deploy",
-                                 "firing": "line 1\nline 2", "window": '{"minutes":5}',
-                                 "retried": "true"}
+    assert alert.annotations == {
+        "description": "p99 went up after deploy",
+        "firing": "line 1\nline 2",
+        "window": '{"minutes":5}',
+        "retried": "true",
+    }
     body["payload"]["custom_details"] = "free text details"
     assert parse(body).alerts[0].annotations == {"details": "free text details"}
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda b: b.update(event_action="escalate"), "event_action: input should be 'trigger'"),
-    (lambda b: b.pop("routing_key"), "routing_key: field required"),
-    (lambda b: b.pop("payload"), "payload: field required for event_action 'trigger'"),
-    (lambda b: b["payload"].pop("summary"), "payload.summary: field required"),
-    (lambda b: b["payload"].update(severity="high"), "payload.severity: input should be"),
-    (lambda b: b.update(dedup_key="k" * 256), "dedup_key: string should have at most 255"),
-    (lambda b: b.update(links=[{"text": "x"}]), "links[0].href: field required"),
-    (lambda b: b["payload"].update(timestamp="soon"), "payload.timestamp: not an RFC 3339"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda b: b.update(event_action="escalate"), "event_action: input should be 'trigger'"),
+        (lambda b: b.pop("routing_key"), "routing_key: field required"),
+        (lambda b: b.pop("payload"), "payload: field required for event_action 'trigger'"),
+        (lambda b: b["payload"].pop("summary"), "payload.summary: field required"),
+        (lambda b: b["payload"].update(severity="high"), "payload.severity: input should be"),
+        (lambda b: b.update(dedup_key="k" * 256), "dedup_key: string should have at most 255"),
+        (lambda b: b.update(links=[{"text": "x"}]), "links[0].href: field required"),
+        (lambda b: b["payload"].update(timestamp="soon"), "payload.timestamp: not an RFC 3339"),
+    ],
+)
 def test_wrong_shapes_name_the_field(mutate: Any, message: str) -> None:
     body = load("pagerduty_events_v2_trigger")
     mutate(body)

@@ -12,25 +12,36 @@ DOC = {
 }
 
 
-@pytest.mark.parametrize(("path", "expected"), [
-    ("$.checkResults[0].datasets[0].name", "orders"),
-    ("checkResults[0].datasets[0].datasource.name", "pg"),
-    ("@.checkResults[0].datasets[0].name", "orders"),
-    ('$["a.b"].c', 1),
-    ("['a.b'].c", 1),
-    ("with-dash", True),
-    ("list[-1]", 30),
-    ("$", DOC),
-    ("@", DOC),
-])
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("$.checkResults[0].datasets[0].name", "orders"),
+        ("checkResults[0].datasets[0].datasource.name", "pg"),
+        ("@.checkResults[0].datasets[0].name", "orders"),
+        ('$["a.b"].c', 1),
+        ("['a.b'].c", 1),
+        ("with-dash", True),
+        ("list[-1]", 30),
+        ("$", DOC),
+        ("@", DOC),
+    ],
+)
 def test_resolves(path: str, expected: object) -> None:
     assert compile_path(path).resolve(DOC, DOC) == expected
 
 
-@pytest.mark.parametrize("path", [
-    "missing", "list[3]", "list[-4]", "list.name", "checkResults[0].datasets.name",
-    "with-dash.deeper", "$.checkResults[0].datasets[0].name.x",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "missing",
+        "list[3]",
+        "list[-4]",
+        "list.name",
+        "checkResults[0].datasets.name",
+        "with-dash.deeper",
+        "$.checkResults[0].datasets[0].name.x",
+    ],
+)
 def test_paths_that_lead_nowhere_are_missing(path: str) -> None:
     assert compile_path(path).resolve(DOC, DOC) is MISSING
 

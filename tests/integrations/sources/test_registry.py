@@ -28,8 +28,7 @@ CASES = [
 
 @pytest.mark.parametrize(("kind", "fixture", "count"), CASES)
 def test_every_kind_has_a_parser_with_one_signature(kind: Any, fixture: str, count: int) -> None:
-    batch = parse_webhook(kind, decode_json(fixture_bytes(fixture)), source_name=f"my-{kind}",
-                          now=NOW)
+    batch = parse_webhook(kind, decode_json(fixture_bytes(fixture)), source_name=f"my-{kind}", now=NOW)
     assert batch.kind == kind
     assert len(batch.alerts) == count
     assert {a.source for a in batch.alerts} == {f"my-{kind}"}
@@ -48,13 +47,16 @@ def test_generic_needs_a_mapping_and_others_refuse_one() -> None:
         parse_webhook("nagios", body, source_name="x", now=NOW)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    (b'{"alerts": [', "body is not valid JSON: Expecting value at line 1 column 13"),
-    (b"\xff\xfe\xfa", "body is not"),
-    (b"[" * 100_000 + b"]" * 100_000, "body is not valid JSON"),
-    (b"1" * 5000, "body is not valid JSON: a number is too long"),
-    (b"", "body is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"alerts": [', "body is not valid JSON: Expecting value at line 1 column 13"),
+        (b"\xff\xfe\xfa", "body is not"),
+        (b"[" * 100_000 + b"]" * 100_000, "body is not valid JSON"),
+        (b"1" * 5000, "body is not valid JSON: a number is too long"),
+        (b"", "body is not valid JSON"),
+    ],
+)
 def test_decode_json_refuses_what_is_not_json(raw: bytes, message: str) -> None:
     with pytest.raises(InputError) as info:
         decode_json(raw)
@@ -83,28 +85,33 @@ def test_source_config(tmp_path: Path) -> None:
     auth = {"type": "bearer", "token": {"env": "AM_TOKEN"}}
     am = SourceConfig.model_validate({"kind": "alertmanager", "auth": auth})
     assert am.resolved_mapping() is None
-    builtin = SourceConfig.model_validate(
-        {"kind": "generic", "auth": auth, "mapping": "soda-cloud"})
+    builtin = SourceConfig.model_validate({"kind": "generic", "auth": auth, "mapping": "soda-cloud"})
     assert builtin.resolved_mapping() == builtin_mapping("soda-cloud")
     (tmp_path / "m.yaml").write_text("title: name\n")
     from_file = SourceConfig.model_validate({"kind": "generic", "auth": auth, "mapping": "m.yaml"})
     mapping = from_file.resolved_mapping(base_dir=tmp_path)
     assert isinstance(mapping, GenericMapping)
     assert mapping.title == ["name"]
-    inline = SourceConfig.model_validate(
-        {"kind": "generic", "auth": auth, "mapping": {"title": "name"}})
+    inline = SourceConfig.model_validate({"kind": "generic", "auth": auth, "mapping": {"title": "name"}})
     assert inline.resolved_mapping() == mapping
 
 
-@pytest.mark.parametrize(("data", "problem"), [
-    ({"kind": "generic", "auth": {"type": "bearer", "token": {"env": "T"}}},
-     "a generic source needs a mapping"),
-    ({"kind": "grafana", "auth": {"type": "bearer", "token": {"env": "T"}}, "mapping": "x"},
-     "a grafana source takes no mapping"),
-    ({"kind": "grafana", "auth": {"type": "none"}}, "allow_unauthenticated: true"),
-    ({"kind": "grafana"}, "auth\n  Field required"),
-    ({"kind": "grafana", "auth": {"type": "oauth"}}, "does not match any of the expected tags"),
-])
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (
+            {"kind": "generic", "auth": {"type": "bearer", "token": {"env": "T"}}},
+            "a generic source needs a mapping",
+        ),
+        (
+            {"kind": "grafana", "auth": {"type": "bearer", "token": {"env": "T"}}, "mapping": "x"},
+            "a grafana source takes no mapping",
+        ),
+        ({"kind": "grafana", "auth": {"type": "none"}}, "allow_unauthenticated: true"),
+        ({"kind": "grafana"}, "auth\n  Field required"),
+        ({"kind": "grafana", "auth": {"type": "oauth"}}, "does not match any of the expected tags"),
+    ],
+)
 def test_source_config_refuses(data: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         SourceConfig.model_validate(data)

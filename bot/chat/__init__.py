@@ -1,0 +1,1 @@
+"""Chat delivery: the outbox, its worker, the Slack and console senders, user groups."""

@@ -1,0 +1,1 @@
+"""Blameless postmortem drafts built from the incident's timeline."""

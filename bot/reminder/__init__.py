@@ -1,0 +1,1 @@
+"""Reminders and escalation: timers derived from incident state, fired by APScheduler."""

@@ -1,0 +1,1 @@
+"""Listeners of the bolt app: ack at once, then guard → flow → ephemeral answer after the ack."""
