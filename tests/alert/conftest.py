@@ -27,6 +27,7 @@ from sqlmodel import col, select
 
 from bot.alert import flows as alert_flows
 from bot.alert.models import Alert, AlertGroup, AlertInbox
+from bot.alert.notes import PHRASES
 from bot.alert.processor import AlertProcessor
 from bot.app import create_app
 from bot.auth.actor import SYSTEM
@@ -54,6 +55,9 @@ SOURCES: dict[str, Any] = {
     "datadog": {"auth": {"type": "basic", "username": "datadog", "password": {"env": "DD_PASSWORD"}}},
     "generic": {"auth": {"type": "hmac", "secret": {"env": "GENERIC_HMAC"}}},
 }
+
+
+ALERT_TIMELINE_KINDS = {*PHRASES, "alerts_resolved", "declared", "status_changed", "reopened"}
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -140,6 +144,11 @@ class Bot:
     async def incidents(self) -> list[IncidentOut]:
         items, _ = await flows.list_incidents(self.runtime.db, IncidentQuery(limit=1000))
         return sorted(items, key=lambda i: int(i.ref.split("-")[1]))
+
+    async def kinds(self, ref: str) -> list[str]:
+        """Timeline kinds written by alert processing and status changes (other components,
+        e.g. the chat layer creating a channel, add their own events concurrently)."""
+        return [e.kind for e in await self.timeline(ref) if e.kind in ALERT_TIMELINE_KINDS]
 
     async def timeline(self, ref: str, kinds: tuple[str, ...] = ()) -> list[TimelineEventOut]:
         events = await flows.get_timeline(self.runtime.db, ref)

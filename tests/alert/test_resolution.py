@@ -35,7 +35,7 @@ async def test_every_alert_resolved_notes_it_and_moves_to_mitigated(bot: Bot) ->
     await bot.send("alertmanager", _am("b", status="resolved"))
     (incident,) = await bot.incidents()
     assert incident.status == Status.MITIGATED and incident.mitigated_at is not None
-    kinds = [e.kind for e in await bot.timeline("INC-1")]
+    kinds = await bot.kinds("INC-1")
     assert kinds == [
         "declared",
         "alert_joined",
@@ -91,7 +91,7 @@ async def test_a_resolved_incident_reopens_when_its_group_fires_again(bot: Bot) 
     await bot.send("alertmanager", _am("a", starts="2026-11-20T05:00:00Z"))
     (incident,) = await bot.incidents()
     assert incident.status == Status.INVESTIGATING
-    assert [e.kind for e in await bot.timeline("INC-1")][-2:] == ["reopened", "alert_refired"]
+    assert (await bot.kinds("INC-1"))[-2:] == ["reopened", "alert_refired"]
 
 
 async def test_on_resolved_new_opens_another_incident(bot_factory: BotFactory) -> None:
@@ -134,7 +134,7 @@ async def test_flapping_is_noted_once_then_silent_until_it_calms(bot_factory: Bo
             await bot.send("alertmanager", _am("a", status=status, starts=f"2026-11-20T{4 + n:02d}:00:00Z"))
         (alert,) = await bot.alerts()
         assert alert.flapping and alert.status == "resolved"
-        kinds = [e.kind for e in await bot.timeline("INC-1")]
+        kinds = await bot.kinds("INC-1")
         assert kinds.count("alert_flapping") == 1
         # Before it flapped: resolved, refired, resolved were announced; after, nothing.
         assert kinds.count("alert_resolved") == 2 and kinds.count("alert_refired") == 1
@@ -146,7 +146,7 @@ async def test_flapping_is_noted_once_then_silent_until_it_calms(bot_factory: Bo
         await bot.sweep(seconds=400)
         (alert,) = await bot.alerts()
         assert not alert.flapping
-        tail = [e.kind for e in await bot.timeline("INC-1")][-2:]
+        tail = (await bot.kinds("INC-1"))[-2:]
         assert tail == ["alert_flapping_stopped", "alerts_resolved"]
 
 
@@ -160,7 +160,7 @@ async def test_an_alert_not_sent_again_in_time_expires(bot: Bot) -> None:
     await bot.sweep(seconds=101)
     (alert,) = await bot.alerts()
     assert alert.status == "resolved" and alert.expires_at is None
-    kinds = [e.kind for e in await bot.timeline("INC-1")]
+    kinds = await bot.kinds("INC-1")
     assert kinds[-3:] == ["alert_expired", "alerts_resolved", "status_changed"]
     (expired,) = await bot.timeline("INC-1", ("alert_expired",))
     assert expired.text.startswith(
