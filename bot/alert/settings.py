@@ -180,7 +180,7 @@ class ProcessorSettings(_Section):
     busy_share: float = Field(default=0.25, gt=0, le=1)
     #: After a wake-up, wait this long so that rows arriving together share one transaction
     #: (fewer, larger transactions; one timeline event for alerts joining together).
-    linger_s: float = Field(default=0.5, ge=0, le=10)
+    linger_s: float = Field(default=0.1, ge=0, le=10)
     #: Poll for rows written by other replicas this often (own rows wake it at once).
     poll_interval_s: float = Field(default=1.0, gt=0)
     #: Expiry, pending groups, flapping and ended silences are checked this often.

@@ -177,8 +177,7 @@ def bot_factory(db_url: str, monkeypatch: pytest.MonkeyPatch) -> BotFactory:
 
     @asynccontextmanager
     async def factory(**alerts: Any) -> AsyncIterator[Bot]:
-        processor = {"sweep_interval_s": 3600, "linger_s": 0, **alerts.pop("processor", {})}
-        config: dict[str, Any] = {"sources": SOURCES, "processor": processor, **alerts}
+        config: dict[str, Any] = {"sources": SOURCES, "processor": {"sweep_interval_s": 3600}, **alerts}
         settings = load_settings(database_url=db_url, alerts=config)
         runtime = Runtime.build(settings)
         app = create_app(settings, runtime)

@@ -113,18 +113,3 @@ async def test_incident_fields_come_from_the_group(bot: Bot) -> None:
         incident.detected_at is not None and incident.detected_at.isoformat() == "2026-11-20T02:59:00+00:00"
     )
     assert "ErrorRate firing (alertmanager, critical)" in incident.summary
-
-
-async def test_deliveries_close_together_share_one_transaction_and_one_note(bot_factory: BotFactory) -> None:
-    """``linger_s``: after a wake-up the processor waits, so a burst is one timeline event."""
-    async with bot_factory(processor={"linger_s": 0.5}) as bot:
-        group = {"alertname": "Burst", "model": "ranker"}
-        for instance in ("a", "b", "c"):
-            response = await bot.post(
-                "alertmanager", am_payload([_alert("Burst", model="ranker", instance=instance)], group=group)
-            )
-            assert response.status_code == 202
-        await bot.settled()
-        (incident,) = await bot.incidents()
-        (joined,) = await bot.timeline(incident.ref, ("alert_joined",))
-        assert joined.data["count"] == 3
