@@ -25,6 +25,7 @@ from bot.runtime import Runtime
 from bot.slack.app import install_slack
 from bot.web import health
 from bot.web.errors import install_error_handlers
+from bot.web.front import BotApp
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             await runtime.integrations.aclose()
             await runtime.db.dispose()
 
-    app = FastAPI(
+    app = BotApp(
         title="incident-bot",
         version=__version__,
         description="Incident response and runbook automation for ML systems.",

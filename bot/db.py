@@ -1,7 +1,11 @@
 """Database access: one async engine per process, sessions, transactions.
 
 SQLite (embedded default) runs in WAL mode with a busy timeout, and write transactions start
-with ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking on a lock upgrade.
+with ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking on a lock upgrade. Inside
+one process, writers also queue on an asyncio lock before ``BEGIN`` (``WriteQueue``): SQLite's
+own busy handler polls with sleeps of up to 100 ms, which under load made writers wait seconds
+for a lock that was free most of that time. Another process (a CLI command) still meets the
+busy timeout.
 PostgreSQL (production, several replicas) is reached through psycopg 3.
 
 Users give ordinary URLs (``sqlite:///file.db``, ``postgresql+psycopg://...``); the async
@@ -10,6 +14,8 @@ driver is chosen here. Alembic (bot/migrations) uses the same URL with a sync dr
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -92,6 +98,56 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 CommitHook = Callable[[list[Any]], None]
 
 
+class WriteQueue:
+    """One SQLite write transaction at a time in this process; urgent writers go first.
+
+    Urgent writers (the webhook inbox, whose senders wait for the commit) are served before
+    the queued background writers (alert processing, chat delivery, reminders), so that a
+    webhook waits for at most the one transaction in progress.
+    """
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._holder: asyncio.Task[Any] | None = None
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._normal: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            # Waiting would deadlock: the outer transaction cannot finish before this one.
+            raise RuntimeError("nested write transaction on SQLite (one writer at a time)")
+        if self._locked:
+            queue = self._urgent if urgent else self._normal
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            queue.append(waiter)
+            try:
+                await waiter  # on wake-up the lock is already ours (handed over, still locked)
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # handed over just before the cancellation: pass it on
+                else:
+                    queue.remove(waiter)
+                raise
+        self._locked = True
+        self._holder = task
+        try:
+            yield
+        finally:
+            self._holder = None
+            self._release()
+
+    def _release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._locked = False
+
+
 class Database:
     """Engine and session factories. ``transaction()`` is the unit of work of every door."""
 
@@ -112,6 +168,7 @@ class Database:
         )
         self._read = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._write = async_sessionmaker(write_engine, class_=AsyncSession, expire_on_commit=False)
+        self._writers = WriteQueue() if self.is_sqlite else None
         #: Called after each successful commit with what the transaction queued in
         #: ``session.info["after_commit"]`` (e.g. incident change notifications).
         self.commit_hooks: list[CommitHook] = []
@@ -128,9 +185,15 @@ class Database:
                 raise
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction: commits on success, rolls back on any error, nothing half-done."""
-        async with self._write() as session:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A write transaction: commits on success, rolls back on any error, nothing half-done.
+
+        ``urgent``: someone is waiting for this commit (a webhook sender); on SQLite it goes
+        before the background writers queued in this process."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._writers is not None:
+                await stack.enter_async_context(self._writers.hold(urgent=urgent))
+            session = await stack.enter_async_context(self._write())
             try:
                 async with session.begin():
                     yield session

@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
 from bot.reminder.jobs import ReminderScheduler
+from bot.runbook.loader import Catalog
 from bot.web.metrics import Metrics
 from integrations.base import ActionRegistry
 from integrations.wiring import Integrations, build_integrations
@@ -38,9 +39,18 @@ class Runtime:
     def __post_init__(self) -> None:
         self.chat = build_chat(self.settings.slack, self.db, self.metrics.registry)
 
+    _runbooks: Catalog | None = field(default=None, init=False, repr=False)
+
     @property
     def actions(self) -> ActionRegistry:
         return self.integrations.actions
+
+    @property
+    def runbook_catalog(self) -> Catalog:
+        """The runbook folder, parsed once per file version (re-read when a file changes)."""
+        if self._runbooks is None:
+            self._runbooks = Catalog(self.settings.runbooks_path, self.actions)
+        return self._runbooks
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -6,18 +6,17 @@ Under load many requests share one commit (one fsync), which is what keeps intak
 every acknowledged alert is durable. A failed commit fails every request of its batch with
 ``UnavailableError`` (503 + Retry-After: the sender retries).
 
-``WriteGate`` serializes this writer and the processor inside one process on SQLite, where
-two writers would otherwise meet in SQLite's busy handler (sleeps of up to 100 ms).
+Its transactions are urgent (``Database.transaction(urgent=True)``): on SQLite they go before
+the background writers queued in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,21 +29,6 @@ from bot.db import Database
 from bot.errors import UnavailableError
 
 log = logging.getLogger(__name__)
-
-
-class WriteGate:
-    """One writer at a time in this process on SQLite; no-op on PostgreSQL (row locks suffice)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._lock = asyncio.Lock() if enabled else None
-
-    @contextlib.asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        if self._lock is None:
-            yield
-            return
-        async with self._lock:
-            yield
 
 
 @dataclass(frozen=True)
@@ -75,6 +59,10 @@ _Waiter = tuple[InboxEntry, "asyncio.Future[None]"]
 _INSERT = insert(AlertInbox)
 
 
+#: Requests sharing one commit from which intake counts as crowded (see ``busy``).
+CROWDED = 4
+
+
 def _consume(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
@@ -87,18 +75,16 @@ class InboxWriter:
         self,
         db: Database,
         settings: IntakeSettings,
-        gate: WriteGate,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
-        self.gate = gate
         self.on_commit = on_commit
         self._waiting: list[_Waiter] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._last_request = 0.0
+        self._crowded_at = 0.0
 
     async def start(self) -> None:
         # Everything alive now (routes, schemas, table metadata...) lives as long as the
@@ -117,8 +103,9 @@ class InboxWriter:
             self._task = None
 
     def busy(self, within_s: float = 0.25) -> bool:
-        """Whether webhook requests arrived in the last ``within_s`` seconds."""
-        return time.monotonic() - self._last_request < within_s
+        """Whether webhooks crowded in within the last ``within_s`` seconds: a commit carried
+        several requests (senders were waiting for it), as in a storm, not a steady trickle."""
+        return time.monotonic() - self._crowded_at < within_s
 
     async def submit(self, entry: InboxEntry) -> None:
         if self._task is None or self._stopping:
@@ -128,14 +115,16 @@ class InboxWriter:
                 "alert intake is overloaded: too many requests are waiting for a commit",
                 hint="retry later; check the database's write latency",
             )
-        self._last_request = time.monotonic()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # A request that timed out no longer reads its future: mark the outcome retrieved.
         future.add_done_callback(_consume)
         self._waiting.append((entry, future))
         self._wake.set()
         try:
-            await asyncio.wait_for(asyncio.shield(future), self.settings.commit_timeout_s)
+            # On timeout the future is cancelled; the entry is still committed with its batch
+            # (the sender's retry of it then dedupes).
+            async with asyncio.timeout(self.settings.commit_timeout_s):
+                await future
         except TimeoutError:
             raise UnavailableError(
                 f"the alerts were not committed within {self.settings.commit_timeout_s:g}s",
@@ -149,13 +138,15 @@ class InboxWriter:
             while self._waiting:
                 batch = self._waiting[: self.settings.max_batch]
                 del self._waiting[: self.settings.max_batch]
+                if len(batch) >= CROWDED:
+                    self._crowded_at = time.monotonic()
                 await self._commit(batch)
             if self._stopping:
                 return
 
     async def _commit(self, batch: list[_Waiter]) -> None:
         try:
-            async with self.gate.hold(), self.db.transaction() as session:
+            async with self.db.transaction(urgent=True) as session:
                 connection = await session.connection()
                 await connection.execute(_INSERT, [entry.row() for entry, _ in batch])
         except Exception as exc:

@@ -27,7 +27,6 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert.incidents import settle
-from bot.alert.intake import WriteGate
 from bot.alert.metrics import AlertMetrics
 from bot.alert.models import AlertInbox
 from bot.alert.service import Received, apply_batches
@@ -73,16 +72,16 @@ class AlertProcessor:
         settings: AlertSettings,
         sources: dict[str, Source],
         metrics: AlertMetrics,
-        gate: WriteGate,
     ) -> None:
         self.db = db
         self.settings = settings
         self.sources = sources
         self.metrics = metrics
-        self.gate = gate
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = 0.0
+        #: Measured processing speed (rows per second, smoothed): sizes the next transaction.
+        self._rows_per_s: float | None = None
         #: Time source (tests move it forward to reach expiry, windows and min_duration_s).
         self.clock: Callable[[], datetime] = utcnow
         #: Whether webhooks are arriving right now (set by the wiring to the inbox writer's).
@@ -123,23 +122,38 @@ class AlertProcessor:
     async def drain(self) -> int:
         """Process pending rows until none are left; returns how many were processed.
 
-        While webhooks keep arriving (``intake_busy``), batches are small and the processor
-        pauses between them so that it takes at most ``busy_share`` of the event loop: storms
-        are acknowledged first and processed as fast as the rest allows."""
+        Each transaction takes as many rows as fit in the time budget at the measured speed.
+        While webhooks crowd in (``intake_busy``), the budget is shorter and the processor
+        pauses between transactions so that it takes at most ``busy_share`` of the event loop:
+        storms are acknowledged first and processed as fast as the rest allows."""
         config = self.settings.processor
         total = 0
         while True:
             busy = self.intake_busy()
-            limit = config.busy_batch_size if busy else config.batch_size
+            limit = self._next_limit(busy)
             started = time.monotonic()
             done = await self.process_once(limit)
+            elapsed = time.monotonic() - started
             total += done
+        
+            if done:
+                self._measured(done, elapsed)
             if done < limit:
                 return total
             if busy:
-                await asyncio.sleep(
-                    (time.monotonic() - started) * (1 - config.busy_share) / config.busy_share
-                )
+                await asyncio.sleep(elapsed * (1 - config.busy_share) / config.busy_share)
+
+    def _next_limit(self, busy: bool) -> int:
+        config = self.settings.processor
+        most = config.busy_batch_size if busy else config.batch_size
+        if self._rows_per_s is None:
+            return most  # nothing measured yet
+        budget = config.busy_transaction_budget_s if busy else config.transaction_budget_s
+        return max(1, min(most, int(self._rows_per_s * budget)))
+
+    def _measured(self, rows: int, elapsed: float) -> None:
+        rate = rows / max(elapsed, 1e-4)
+        self._rows_per_s = rate if self._rows_per_s is None else (self._rows_per_s + rate) / 2
 
     async def process_once(self, limit: int | None = None) -> int:
         limit = limit or self.settings.processor.batch_size
@@ -187,7 +201,7 @@ class AlertProcessor:
                 await asyncio.sleep(0)  # let webhook requests in between
         now = self.clock()
         ids = [row.id for row in pending]
-        async with self.gate.hold(), self.db.transaction() as session:
+        async with self.db.transaction() as session:
             if not await self._exclusive(session):
                 return 0
             connection = await session.connection()
@@ -252,7 +266,7 @@ class AlertProcessor:
         message = f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, IncidentBotError):
             log.error("processing an alert inbox row failed", exc_info=exc)
-        async with self.gate.hold(), self.db.transaction() as session:
+        async with self.db.transaction() as session:
             row = (
                 await session.exec(
                     select(AlertInbox)
@@ -279,7 +293,7 @@ class AlertProcessor:
 
     async def sweep(self) -> None:
         self._last_sweep = time.monotonic()
-        async with self.gate.hold(), self.db.transaction() as session:
+        async with self.db.transaction() as session:
             if not await self._exclusive(session):
                 return
             await sweep(AlertTxn(session=session, settings=self.settings, now=self.clock()))

@@ -201,13 +201,15 @@ def _challenge(source: Source) -> dict[str, str]:
 
 
 class WebhookFastPath:
-    """Pure ASGI middleware that serves ``POST /webhooks/{source}`` before the framework stack.
+    """Pure ASGI layer that serves ``POST /webhooks/{source}`` in front of the framework stack.
 
     Webhooks are the bot's one hot path (storms of thousands per second); every other request
-    goes through FastAPI as usual. Installed outermost, it skips routing across all routes,
-    the exception middleware and the (BaseHTTPMiddleware) request-metrics middleware, and
-    records the same request metrics itself. The FastAPI route of the same path documents the
-    endpoint in OpenAPI and serves it when this middleware is not installed.
+    goes through FastAPI as usual. Installed as a front layer (``BotApp.add_front_layer``), it
+    skips FastAPI's server-error, telemetry and body-limit middlewares, routing across all
+    routes, the exception middleware and the request-metrics middleware; it answers its own
+    errors (never an unhandled exception) and records the same request metrics itself.
+    The FastAPI route of the same path documents the endpoint in OpenAPI and serves it when
+    this layer is not installed.
     """
 
     PREFIX = "/webhooks/"

@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.errors import ConfigError, IncidentBotError, InputError
 from bot.runbook import flows
 from bot.runbook.builtin import register_builtin_actions
-from bot.runbook.loader import Catalog, check_file, runbook_files
+from bot.runbook.loader import check_file, runbook_files
 from bot.runbook.models import RunbookSpec, json_schema
 from bot.runbook.schemas import PlanOut, RunOut
 from bot.runbook.states import RunStatus
@@ -58,7 +58,7 @@ def _offline() -> Runtime:
 def list_() -> None:
     """List the runbooks of the runbooks folder (invalid files too)."""
     runtime = _offline()
-    catalog = Catalog(runtime.settings.runbooks_path, runtime.actions)
+    catalog = runtime.runbook_catalog
     table = Table("name", "title", "owner", "steps", "approval", title=str(catalog.folder))
     invalid = 0
     for report in catalog.reports():
@@ -90,7 +90,7 @@ def show(name: Annotated[str, typer.Argument(help="Runbook name.")]) -> None:
     """Show a runbook: inputs, approval policy, steps."""
     runtime = _offline()
     try:
-        runbook = Catalog(runtime.settings.runbooks_path, runtime.actions).get(name)
+        runbook = runtime.runbook_catalog.get(name)
     except IncidentBotError as exc:
         raise fail(exc) from None
     spec = runbook.spec

@@ -19,7 +19,7 @@ from bot.runtime import Runtime
 
 
 def catalog(runtime: Runtime) -> Catalog:
-    return Catalog(runtime.settings.runbooks_path, runtime.actions)
+    return runtime.runbook_catalog
 
 
 def expiry(runtime: Runtime, spec: RunbookSpec) -> float:
