@@ -6,8 +6,8 @@ Under load many requests share one commit (one fsync), which is what keeps intak
 every acknowledged alert is durable. A failed commit fails every request of its batch with
 ``UnavailableError`` (503 + Retry-After: the sender retries).
 
-Its transactions are urgent (``Database.transaction(urgent=True)``): on SQLite they go before
-the background writers queued in this process.
+Its commits are urgent (``Database.insert_many(urgent=True)``): on SQLite they go before the
+background writers queued in this process, and each runs in one hop to a worker thread.
 """
 
 from __future__ import annotations
@@ -146,9 +146,7 @@ class InboxWriter:
 
     async def _commit(self, batch: list[_Waiter]) -> None:
         try:
-            async with self.db.transaction(urgent=True) as session:
-                connection = await session.connection()
-                await connection.execute(_INSERT, [entry.row() for entry, _ in batch])
+            await self.db.insert_many(_INSERT, [entry.row() for entry, _ in batch], urgent=True)
         except Exception as exc:
             error = (
                 exc

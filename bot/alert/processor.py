@@ -80,8 +80,6 @@ class AlertProcessor:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = 0.0
-        #: Measured processing speed (rows per second, smoothed): sizes the next transaction.
-        self._rows_per_s: float | None = None
         #: Time source (tests move it forward to reach expiry, windows and min_duration_s).
         self.clock: Callable[[], datetime] = utcnow
         #: Whether webhooks are arriving right now (set by the wiring to the inbox writer's).
@@ -122,38 +120,31 @@ class AlertProcessor:
     async def drain(self) -> int:
         """Process pending rows until none are left; returns how many were processed.
 
-        Each transaction takes as many rows as fit in the time budget at the measured speed.
-        While webhooks crowd in (``intake_busy``), the budget is shorter and the processor
-        pauses between transactions so that it takes at most ``busy_share`` of the event loop:
-        storms are acknowledged first and processed as fast as the rest allows."""
+        While webhooks crowd in (``intake_busy``), storms are acknowledged first: processing
+        waits up to ``busy_defer_s`` for the crowd to thin, then takes small batches and
+        pauses between them so that it takes at most ``busy_share`` of the event loop."""
         config = self.settings.processor
         total = 0
+        crowded_since: float | None = None
         while True:
             busy = self.intake_busy()
-            limit = self._next_limit(busy)
+            if not busy:
+                crowded_since = None
+            elif crowded_since is None:
+                crowded_since = time.monotonic()
+            if busy and crowded_since is not None and time.monotonic() - crowded_since < config.busy_defer_s:
+                await asyncio.sleep(0.05)
+                continue
+            limit = config.busy_batch_size if busy else config.batch_size
             started = time.monotonic()
             done = await self.process_once(limit)
-            elapsed = time.monotonic() - started
             total += done
-        
-            if done:
-                self._measured(done, elapsed)
             if done < limit:
                 return total
             if busy:
-                await asyncio.sleep(elapsed * (1 - config.busy_share) / config.busy_share)
-
-    def _next_limit(self, busy: bool) -> int:
-        config = self.settings.processor
-        most = config.busy_batch_size if busy else config.batch_size
-        if self._rows_per_s is None:
-            return most  # nothing measured yet
-        budget = config.busy_transaction_budget_s if busy else config.transaction_budget_s
-        return max(1, min(most, int(self._rows_per_s * budget)))
-
-    def _measured(self, rows: int, elapsed: float) -> None:
-        rate = rows / max(elapsed, 1e-4)
-        self._rows_per_s = rate if self._rows_per_s is None else (self._rows_per_s + rate) / 2
+                await asyncio.sleep(
+                    (time.monotonic() - started) * (1 - config.busy_share) / config.busy_share
+                )
 
     async def process_once(self, limit: int | None = None) -> int:
         limit = limit or self.settings.processor.batch_size

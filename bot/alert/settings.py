@@ -172,17 +172,15 @@ class ProcessorSettings(_Section):
     #: Off: this process only accepts webhooks into the inbox; another replica (same
     #: PostgreSQL database) processes them.
     enabled: bool = True
-    #: Most inbox rows normalized, deduped and routed per transaction.
+    #: Inbox rows normalized, deduped and routed per transaction.
     batch_size: int = Field(default=500, ge=1, le=10_000)
-    #: Rows per transaction adapt to the measured cost so that a transaction takes about
-    #: this long: on SQLite a webhook commit waits for the transaction in progress.
-    transaction_budget_s: float = Field(default=0.1, gt=0, le=60)
-    #: While webhooks crowd in (a storm), intake comes first: shorter transactions, at most
-    #: ``busy_batch_size`` rows, and at most ``busy_share`` of the bot's time; the processor
-    #: catches up when the storm passes.
-    busy_transaction_budget_s: float = Field(default=0.02, gt=0, le=60)
+    #: While webhooks crowd in (a storm: several requests per inbox commit), intake comes
+    #: first. Processing waits up to ``busy_defer_s`` for the crowd to thin (a storm of
+    #: thousands of alerts is acknowledged in seconds), then takes batches of at most
+    #: ``busy_batch_size`` rows and at most ``busy_share`` of the bot's time until it passes.
+    busy_defer_s: float = Field(default=2.0, ge=0, le=60)
     busy_batch_size: int = Field(default=50, ge=1, le=10_000)
-    busy_share: float = Field(default=0.2, gt=0, le=1)
+    busy_share: float = Field(default=0.25, gt=0, le=1)
     #: After a wake-up, wait this long so that rows arriving together share one transaction
     #: (fewer, larger transactions; one timeline event for alerts joining together).
     linger_s: float = Field(default=0.1, ge=0, le=10)

@@ -81,7 +81,10 @@ def normalize_am_alert(
         *links_from_annotations(alert.annotations),
         *(extra_links or []),
     ]
-    return NormalizedAlert(
+    # Every value is already valid (AlertmanagerAlert's fields, parse_time's aware UTC times,
+    # normalize_severity's literal): building without a second validation takes a third of
+    # the parse off the webhook hot path.
+    return NormalizedAlert.model_construct(
         source=source_name,
         fingerprint=fingerprint,
         status=alert.status,
@@ -114,6 +117,7 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
             hint="this endpoint reads Alertmanager webhook payload version 4",
         )
     raw_alerts = body["alerts"]
+    alertmanager_link = http_link(parsed.external_url, "Alertmanager")
     alerts = [
         normalize_am_alert(
             alert,
@@ -121,7 +125,7 @@ def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
             source_name=source_name,
             group_key=parsed.group_key,
             path=f"alerts[{i}]",
-            extra_links=[http_link(parsed.external_url, "Alertmanager")],
+            extra_links=[alertmanager_link],
         )
         for i, alert in enumerate(parsed.alerts)
     ]
