@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Executable, create_engine, event, text
+from sqlalchemy import JSON, DateTime, Engine, Table, create_engine, event, insert, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -209,23 +209,23 @@ class Database:
             for hook in self.commit_hooks:
                 hook(queued)
 
-    async def insert_many(
-        self, statement: Executable, rows: list[dict[str, Any]], *, urgent: bool = False
-    ) -> None:
-        """Execute ``statement`` for every row in one committed transaction, in one hop to a
-        worker thread.
+    async def insert_many(self, table: Table, rows: list[dict[str, Any]], *, urgent: bool = False) -> None:
+        """Insert ``rows`` into ``table`` in one committed transaction, in one hop to a worker
+        thread, as multi-row ``INSERT ... VALUES (...), (...)`` statements.
 
         Through the async driver a commit costs a hop between the event loop and the driver per
         step (begin, execute, commit, return to the pool), and under load each hop waits for
         a turn of the busy loop; here the whole transaction runs in the thread while the loop
-        serves requests (the webhook inbox's group commit)."""
+        serves requests (the webhook inbox's group commit). One statement for many rows, not
+        an executemany: the driver releases the GIL around each statement it runs, and taking
+        it back waits for the busy event loop's thread, once per row with an executemany."""
         async with contextlib.AsyncExitStack() as stack:
             if self._writers is not None:
                 await stack.enter_async_context(self._writers.hold(urgent=urgent))
             engine, thread = self._bulk_engine()
             try:
                 await asyncio.get_running_loop().run_in_executor(
-                    thread, _execute_committed, engine, statement, rows
+                    thread, _insert_committed, engine, table, rows
                 )
             except (OperationalError, DBAPIError) as exc:
                 if _is_connectivity(exc):
@@ -259,9 +259,15 @@ class Database:
             thread.shutdown(wait=False)
 
 
-def _execute_committed(engine: Engine, statement: Executable, rows: list[dict[str, Any]]) -> None:
+#: Bound values per statement: under SQLite's limit (32,766) and PostgreSQL's (65,535).
+_MAX_PARAMS = 30_000
+
+
+def _insert_committed(engine: Engine, table: Table, rows: list[dict[str, Any]]) -> None:
+    per_statement = max(1, _MAX_PARAMS // max(1, len(rows[0]) if rows else 1))
     with engine.begin() as connection:
-        connection.execute(statement, rows)
+        for start in range(0, len(rows), per_statement):
+            connection.execute(insert(table).values(rows[start : start + per_statement]))
 
 
 def after_commit(session: AsyncSession, item: Any) -> None:

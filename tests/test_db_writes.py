@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import insert
 from sqlmodel import col, select
 
 from bot.alert.models import AlertInbox
@@ -96,7 +95,7 @@ async def test_insert_many_commits_every_row_and_orders_with_other_writers(db: D
     rows = [_inbox_row(f"source-{n}") for n in range(50)]
     background = asyncio.create_task(_slow_background_write(db))
     await asyncio.sleep(0.01)
-    await db.insert_many(insert(AlertInbox), rows, urgent=True)
+    await db.insert_many(AlertInbox.__table__, rows, urgent=True)  # type: ignore[attr-defined]
     await background
     async with db.session() as session:
         stored = list(await session.exec(select(AlertInbox).order_by(col(AlertInbox.id))))

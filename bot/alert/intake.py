@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
-
 from bot.alert.models import AlertInbox
 from bot.alert.settings import IntakeSettings
 from bot.db import Database
@@ -54,9 +52,7 @@ class InboxEntry:
 
 
 _Waiter = tuple[InboxEntry, "asyncio.Future[None]"]
-#: A plain executemany: one statement text whatever the batch size, so drivers cache it
-#: (RETURNING with insertmanyvalues renders a new text per batch size).
-_INSERT = insert(AlertInbox)
+_INBOX = AlertInbox.__table__  # type: ignore[attr-defined]
 
 
 #: Requests sharing one commit from which intake counts as crowded (see ``busy``).
@@ -146,7 +142,7 @@ class InboxWriter:
 
     async def _commit(self, batch: list[_Waiter]) -> None:
         try:
-            await self.db.insert_many(_INSERT, [entry.row() for entry, _ in batch], urgent=True)
+            await self.db.insert_many(_INBOX, [entry.row() for entry, _ in batch], urgent=True)
         except Exception as exc:
             error = (
                 exc

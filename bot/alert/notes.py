@@ -67,19 +67,23 @@ class Notes:
     async def flush(self, session: AsyncSession) -> None:
         """Write one timeline event per (incident, kind), in the order they were first noted."""
         notes, self._notes = list(self._notes.values()), {}
-        for note in notes:
-            await timeline.record(
-                session,
-                note.incident,
-                kind=note.kind,
-                text=_text(note),
-                actor=SYSTEM,
-                data={
-                    "count": len(note.alerts),
-                    "alerts": list(note.alerts.values())[:_ALERTS_KEPT],
-                    **note.extra,
-                },
-            )
+        await timeline.record_many(
+            session,
+            [
+                timeline.Entry(
+                    note.incident,
+                    note.kind,
+                    _text(note),
+                    SYSTEM,
+                    {
+                        "count": len(note.alerts),
+                        "alerts": list(note.alerts.values())[:_ALERTS_KEPT],
+                        **note.extra,
+                    },
+                )
+                for note in notes
+            ],
+        )
 
 
 def _text(note: _Note) -> str:
