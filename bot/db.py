@@ -211,14 +211,13 @@ class Database:
 
     async def insert_many(self, table: Table, rows: list[dict[str, Any]], *, urgent: bool = False) -> None:
         """Insert ``rows`` into ``table`` in one committed transaction, in one hop to a worker
-        thread, as multi-row ``INSERT ... VALUES (...), (...)`` statements.
+        thread.
 
         Through the async driver a commit costs a hop between the event loop and the driver per
         step (begin, execute, commit, return to the pool), and under load each hop waits for
         a turn of the busy loop; here the whole transaction runs in the thread while the loop
-        serves requests (the webhook inbox's group commit). One statement for many rows, not
-        an executemany: the driver releases the GIL around each statement it runs, and taking
-        it back waits for the busy event loop's thread, once per row with an executemany."""
+        serves requests (the webhook inbox's group commit). An executemany of one cached
+        statement: multi-row VALUES statements were slower (a compilation per batch size)."""
         async with contextlib.AsyncExitStack() as stack:
             if self._writers is not None:
                 await stack.enter_async_context(self._writers.hold(urgent=urgent))
@@ -259,15 +258,9 @@ class Database:
             thread.shutdown(wait=False)
 
 
-#: Bound values per statement: under SQLite's limit (32,766) and PostgreSQL's (65,535).
-_MAX_PARAMS = 30_000
-
-
 def _insert_committed(engine: Engine, table: Table, rows: list[dict[str, Any]]) -> None:
-    per_statement = max(1, _MAX_PARAMS // max(1, len(rows[0]) if rows else 1))
     with engine.begin() as connection:
-        for start in range(0, len(rows), per_statement):
-            connection.execute(insert(table).values(rows[start : start + per_statement]))
+        connection.execute(insert(table), rows)
 
 
 def after_commit(session: AsyncSession, item: Any) -> None:
