@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -12,6 +13,12 @@ from bot import migrate
 from bot.app import create_app
 from bot.cli.common import console, fail, load
 from bot.errors import UnavailableError
+
+#: Webhook inbox commits and SQLite calls run in worker threads that hand the GIL back and
+#: forth with the event loop's thread; with Python's default 5 ms interval each hand-over
+#: waited up to 5 ms while the loop was busy (paced webhook p99 on PostgreSQL 52 to 63 ms
+#: with 5 ms, 37 to 41 ms with 1 ms; docs/benchmarks.md).
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 def register(app: typer.Typer) -> None:
@@ -50,6 +57,7 @@ def register(app: typer.Typer) -> None:
             f"incident-bot on http://{bind_host}:{bind_port} (API docs at /docs), "
             f"database {settings.database_url.split('@')[-1]}"
         )
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         uvicorn.run(
             create_app(settings),
             host=bind_host,
