@@ -241,6 +241,7 @@ class Database:
             engine = create_engine(sync_url(self.url), **kwargs)
             if self.is_sqlite:
                 _configure_sqlite(engine)
+                event.listen(engine, "connect", _sync_every_commit)
                 engine = engine.execution_options(sqlite_begin="IMMEDIATE")
             self._bulk = (engine, ThreadPoolExecutor(1, thread_name_prefix="db-insert-many"))
         return self._bulk
@@ -256,6 +257,17 @@ class Database:
             self._bulk = None
             await asyncio.get_running_loop().run_in_executor(thread, engine.dispose)
             thread.shutdown(wait=False)
+
+
+def _sync_every_commit(dbapi_connection: Any, _record: Any) -> None:
+    """Acknowledged means on disk: this connection's commits (the webhook inbox) sync the WAL.
+
+    In WAL mode ``synchronous=NORMAL`` (the other connections) survives a crash of the bot but
+    may lose the last commits on power loss; ``FULL`` here syncs at each inbox commit, which
+    also makes every commit written before it durable."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
 
 
 def _insert_committed(engine: Engine, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -108,3 +108,17 @@ async def _slow_background_write(db: Database) -> None:
         session.add(AlertInbox(**_inbox_row("background")))  # type: ignore[arg-type]
         await session.flush()
         await asyncio.sleep(0.05)  # the webhook commit waits for this one (SQLite: one writer)
+
+
+async def test_inbox_commits_sync_the_sqlite_wal(db: Database) -> None:
+    """What a webhook sender was told is stored survives power loss, not only a crash of the
+    bot: the inbox's connection commits with synchronous=FULL (2), the others keep NORMAL (1)."""
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL commits are durable by its own settings")
+    await db.insert_many(AlertInbox.__table__, [_inbox_row("durable")])  # type: ignore[attr-defined]
+    engine, _ = db._bulk_engine()
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    async with db.session() as session:
+        other = await session.connection()
+        assert (await other.exec_driver_sql("PRAGMA synchronous")).scalar() == 1
