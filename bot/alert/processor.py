@@ -130,11 +130,11 @@ class AlertProcessor:
             busy = self.intake_busy()
             if not busy:
                 crowded_since = None
-            elif crowded_since is None:
-                crowded_since = time.monotonic()
-            if busy and crowded_since is not None and time.monotonic() - crowded_since < config.busy_defer_s:
-                await asyncio.sleep(0.05)
-                continue
+            else:
+                crowded_since = crowded_since or time.monotonic()
+                if time.monotonic() - crowded_since < config.busy_defer_s:
+                    await asyncio.sleep(0.05)
+                    continue
             limit = config.busy_batch_size if busy else config.batch_size
             started = time.monotonic()
             done = await self.process_once(limit)
