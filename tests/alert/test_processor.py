@@ -100,11 +100,19 @@ async def test_503_with_retry_after_when_the_commit_does_not_happen_in_time(
         await bot.runtime.db.ping()  # the bot's first connection switches SQLite to WAL
         engine = create_engine(sync_url(db_url))
         connection = engine.connect()
-        if backend == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            connection.execute(text("BEGIN"))
-            connection.execute(text("LOCK TABLE alert_inbox IN ACCESS EXCLUSIVE MODE"))
+
+        def lock() -> None:
+            if backend == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.execute(text("BEGIN"))
+                connection.execute(text("SET LOCAL lock_timeout = '30s'"))
+                connection.execute(text("LOCK TABLE alert_inbox IN ACCESS EXCLUSIVE MODE"))
+
+        # In a thread: the lock waits for the bot's own open transactions (the processor's
+        # read of the inbox), which need this event loop to finish. Taken on the loop's
+        # thread, that wait never ended.
+        await asyncio.to_thread(lock)
         try:
             response = await bot.post("alertmanager", fixture("alertmanager_v4_firing.json"))
             assert response.status_code == 503
