@@ -24,9 +24,12 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, Table, create_engine, event, insert, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -209,7 +212,14 @@ class Database:
             for hook in self.commit_hooks:
                 hook(queued)
 
-    async def insert_many(self, table: Table, rows: list[dict[str, Any]], *, urgent: bool = False) -> None:
+    async def insert_many(
+        self,
+        table: Table,
+        rows: list[dict[str, Any]],
+        *,
+        urgent: bool = False,
+        skip_existing: bool = False,
+    ) -> None:
         """Insert ``rows`` into ``table`` in one committed transaction, in one hop to a worker
         thread.
 
@@ -217,14 +227,18 @@ class Database:
         step (begin, execute, commit, return to the pool), and under load each hop waits for
         a turn of the busy loop; here the whole transaction runs in the thread while the loop
         serves requests (the webhook inbox's group commit). An executemany of one cached
-        statement: multi-row VALUES statements were slower (a compilation per batch size)."""
+        statement: multi-row VALUES statements were slower (a compilation per batch size).
+
+        ``skip_existing``: rows whose primary key is already taken are left out (a copy
+        repeated after a crash, see ``bot.alert.spool``)."""
         async with contextlib.AsyncExitStack() as stack:
             if self._writers is not None:
                 await stack.enter_async_context(self._writers.hold(urgent=urgent))
             engine, thread = self._bulk_engine()
             try:
+                statement = _insert_statement(table, skip_existing=skip_existing, sqlite=self.is_sqlite)
                 await asyncio.get_running_loop().run_in_executor(
-                    thread, _insert_committed, engine, table, rows
+                    thread, _insert_committed, engine, statement, rows
                 )
             except (OperationalError, DBAPIError) as exc:
                 if _is_connectivity(exc):
@@ -233,16 +247,13 @@ class Database:
 
     def _bulk_engine(self) -> tuple[Engine, ThreadPoolExecutor]:
         if self._bulk is None:
-            kwargs: dict[str, Any] = {"pool_size": 1, "max_overflow": 0}
-            if self.is_sqlite:
-                kwargs["connect_args"] = {"timeout": 10, "check_same_thread": False}
             # No pre-ping (a round trip per commit): a connection found dead fails its commit
             # (503, the senders retry) and is replaced on the next one.
-            engine = create_engine(sync_url(self.url), **kwargs)
-            if self.is_sqlite:
-                _configure_sqlite(engine)
-                event.listen(engine, "connect", _sync_every_commit)
-                engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+            engine = (
+                threaded_sqlite_engine(sync_url(self.url))
+                if self.is_sqlite
+                else create_engine(sync_url(self.url), pool_size=1, max_overflow=0)
+            )
             self._bulk = (engine, ThreadPoolExecutor(1, thread_name_prefix="db-insert-many"))
         return self._bulk
 
@@ -259,20 +270,40 @@ class Database:
             thread.shutdown(wait=False)
 
 
+def threaded_sqlite_engine(url: URL) -> Engine:
+    """A synchronous SQLite engine for one worker thread whose commits are durable: writes
+    begin IMMEDIATE, and every commit syncs the WAL (``synchronous=FULL``)."""
+    engine = create_engine(
+        url, pool_size=1, max_overflow=0, connect_args={"timeout": 10, "check_same_thread": False}
+    )
+    _configure_sqlite(engine)
+    event.listen(engine, "connect", _sync_every_commit)
+    return engine.execution_options(sqlite_begin="IMMEDIATE")
+
+
 def _sync_every_commit(dbapi_connection: Any, _record: Any) -> None:
-    """Acknowledged means on disk: this connection's commits (the webhook inbox) sync the WAL.
+    """Acknowledged means on disk: the commits of these connections (webhook bodies) sync the
+    WAL.
 
     In WAL mode ``synchronous=NORMAL`` (the other connections) survives a crash of the bot but
-    may lose the last commits on power loss; ``FULL`` here syncs at each inbox commit, which
-    also makes every commit written before it durable."""
+    may lose the last commits on power loss; ``FULL`` here syncs at each commit, which also
+    makes every commit written before it durable."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
-def _insert_committed(engine: Engine, table: Table, rows: list[dict[str, Any]]) -> None:
+def _insert_statement(table: Table, *, skip_existing: bool, sqlite: bool) -> Executable:
+    if not skip_existing:
+        return insert(table)
+    if sqlite:
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return postgresql_insert(table).on_conflict_do_nothing()
+
+
+def _insert_committed(engine: Engine, statement: Executable, rows: list[dict[str, Any]]) -> None:
     with engine.begin() as connection:
-        connection.execute(insert(table), rows)
+        connection.execute(statement, rows)
 
 
 def after_commit(session: AsyncSession, item: Any) -> None:

@@ -7,6 +7,7 @@ open incidents again.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from sqlmodel import col, func, select
@@ -15,6 +16,7 @@ from bot.alert.matchers import Matcher, match_labels, matches_all
 from bot.alert.models import Alert, AlertInbox, Silence
 from bot.alert.notes import Notes
 from bot.alert.schemas import AlertOut, AlertPage, AlertQuery, InboxStatus, SilenceCreate, SilenceOut
+from bot.alert.spool import spool_pending
 from bot.audit.service import audit
 from bot.auth.actor import Actor
 from bot.db import Database, utcnow
@@ -143,6 +145,8 @@ def alert_out(alert: Alert) -> AlertOut:
 
 
 async def inbox_status(db: Database, *, failures: int = 20) -> InboxStatus:
+    # The spool first: a row moved from it in between is then in the inbox, counted below.
+    spooled, oldest_spooled = await asyncio.to_thread(spool_pending, db.url)
     async with db.session() as session:
         pending, oldest = (
             await session.exec(
@@ -168,6 +172,8 @@ async def inbox_status(db: Database, *, failures: int = 20) -> InboxStatus:
             }
             for r in rows
         ]
+    if oldest_spooled is not None and (oldest is None or oldest_spooled < oldest):
+        oldest = oldest_spooled
     return InboxStatus(
-        pending=int(pending), oldest_pending_at=oldest, failed=int(failed), recent_failures=recent
+        pending=int(pending) + spooled, oldest_pending_at=oldest, failed=int(failed), recent_failures=recent
     )

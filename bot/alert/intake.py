@@ -6,8 +6,9 @@ Under load many requests share one commit (one fsync), which is what keeps intak
 every acknowledged alert is durable. A failed commit fails every request of its batch with
 ``UnavailableError`` (503 + Retry-After: the sender retries).
 
-Its commits are urgent (``Database.insert_many(urgent=True)``): on SQLite they go before the
-background writers queued in this process, and each runs in one hop to a worker thread.
+Where rows are committed is the wiring's choice (``store``): on SQLite the intake spool, a
+file of its own (``bot.alert.spool``); on PostgreSQL ``alert_inbox`` directly, as an urgent
+``Database.insert_many``. Either way each commit runs in one hop to a worker thread.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.alert.models import AlertInbox
 from bot.alert.settings import IntakeSettings
-from bot.db import Database
 from bot.errors import UnavailableError
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,8 @@ class InboxEntry:
 
 
 _Waiter = tuple[InboxEntry, "asyncio.Future[None]"]
-_INBOX = AlertInbox.__table__  # type: ignore[attr-defined]
+#: Commits inbox rows (durably) or raises.
+Store = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 #: Requests sharing one commit from which intake counts as crowded (see ``busy``).
@@ -69,11 +69,11 @@ class InboxWriter:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         settings: IntakeSettings,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
-        self.db = db
+        self.store = store
         self.settings = settings
         self.on_commit = on_commit
         self._waiting: list[_Waiter] = []
@@ -142,7 +142,7 @@ class InboxWriter:
 
     async def _commit(self, batch: list[_Waiter]) -> None:
         try:
-            await self.db.insert_many(_INBOX, [entry.row() for entry, _ in batch], urgent=True)
+            await self.store([entry.row() for entry, _ in batch])
         except Exception as exc:
             error = (
                 exc

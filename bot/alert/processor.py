@@ -32,6 +32,7 @@ from bot.alert.models import AlertInbox
 from bot.alert.service import Received, apply_batches
 from bot.alert.settings import AlertSettings
 from bot.alert.sources import Source
+from bot.alert.spool import spool_pending
 from bot.alert.sweep import sweep
 from bot.alert.txn import AlertTxn
 from bot.db import Database, utcnow
@@ -290,6 +291,8 @@ class AlertProcessor:
             await sweep(AlertTxn(session=session, settings=self.settings, now=self.clock()))
 
     async def update_lag(self) -> None:
+        # The spool first: a row moved from it in between is then in the inbox, counted below.
+        spooled, oldest_spooled = await asyncio.to_thread(spool_pending, self.db.url)
         async with self.db.session() as session:
             count, oldest = (
                 await session.exec(
@@ -298,5 +301,7 @@ class AlertProcessor:
                     )
                 )
             ).one()
-        self.metrics.inbox_pending.set(count)
+        if oldest_spooled is not None and (oldest is None or oldest_spooled < oldest):
+            oldest = oldest_spooled
+        self.metrics.inbox_pending.set(count + spooled)
         self.metrics.inbox_lag.set(max(0.0, (self.clock() - oldest).total_seconds()) if oldest else 0.0)

@@ -3,13 +3,16 @@ runtime's components, mount the webhook and API routes."""
 
 from __future__ import annotations
 
+import functools
+
 from bot.alert import views
 from bot.alert.intake import InboxWriter
 from bot.alert.metrics import alert_metrics
 from bot.alert.processor import AlertProcessor
 from bot.alert.sources import resolve_sources
+from bot.alert.spool import INBOX, IntakeSpool, spool_path
 from bot.alert.webhook import WebhookFastPath, WebhookReceiver
-from bot.runtime import Runtime
+from bot.runtime import Component, Runtime
 from bot.web.front import BotApp
 
 
@@ -20,11 +23,24 @@ def install_alerts(app: BotApp, runtime: Runtime) -> None:
     sources = resolve_sources(settings, base_dir)
     metrics = alert_metrics(runtime.metrics.registry)
     processor = AlertProcessor(runtime.db, settings, sources, metrics)
-    writer = InboxWriter(runtime.db, settings.intake, on_commit=processor.wake)
+    path = spool_path(runtime.db.url)
+    spool = None
+    if path is not None:  # SQLite: webhook commits do not wait for the main file's writer
+        spool = IntakeSpool(runtime.db, path, on_move=processor.wake)
+        writer = InboxWriter(spool.insert_many, settings.intake, on_commit=spool.wake)
+        intake: list[Component] = [spool, writer]
+    else:
+        writer = InboxWriter(
+            functools.partial(runtime.db.insert_many, INBOX, urgent=True),
+            settings.intake,
+            on_commit=processor.wake,
+        )
+        intake = [writer]
+    app.state.alert_spool = spool
     processor.intake_busy = writer.busy
-    # Started in this order and stopped in reverse: the writer commits what it holds before
-    # the processor stops.
-    runtime.components.extend([processor, writer] if settings.processor.enabled else [writer])
+    # Started in this order and stopped in reverse: the writer commits what it holds, the
+    # spool moves it into the inbox, then the processor stops.
+    runtime.components.extend([processor, *intake] if settings.processor.enabled else intake)
     receiver = WebhookReceiver(
         sources,
         writer,

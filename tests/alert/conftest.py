@@ -163,6 +163,9 @@ class Bot:
             return list(await session.exec(select(AlertGroup).order_by(col(AlertGroup.id))))
 
     async def inbox(self) -> list[AlertInbox]:
+        """The inbox rows, after moving what the intake spool holds (SQLite) into the inbox."""
+        if self.app.state.alert_spool is not None:
+            await self.app.state.alert_spool.move()
         async with self.runtime.db.session() as session:
             return list(await session.exec(select(AlertInbox).order_by(col(AlertInbox.id))))
 

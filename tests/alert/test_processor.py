@@ -4,14 +4,18 @@ takes effect exactly once per inbox row whatever crashes."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
+from bot.alert import flows as alert_flows
 from bot.alert import service
+from bot.alert.spool import spool_path
 from bot.app import create_app
 from bot.config import load_settings
 from bot.db import sync_url
@@ -38,6 +42,7 @@ async def test_processing_is_exactly_once_after_a_crash_mid_batch(
     payload = fixture("alertmanager_v4_firing.json")
     for _ in range(3):
         assert (await bot.post("alertmanager", payload)).status_code == 202
+    assert len(await bot.inbox()) == 3  # (on SQLite, moved from the intake spool)
     assert await bot.processor.drain() == 3
     assert calls == [[1, 2, 3], [1], [2], [3]]
     alerts = await bot.alerts()
@@ -94,11 +99,12 @@ async def test_resolve_after_firing_in_separate_requests_is_applied_in_order(bot
 async def test_503_with_retry_after_when_the_commit_does_not_happen_in_time(
     bot_factory: BotFactory, db_url: str, backend: str
 ) -> None:
-    """The database is locked by someone else: 503 (Alertmanager retries), never 2xx or 4xx.
-    When the lock goes, the waiting insert lands; the sender's retry then dedupes."""
+    """Where webhooks commit is locked by someone else (on SQLite the intake spool file):
+    503 (Alertmanager retries), never 2xx or 4xx. When the lock goes, the waiting insert
+    lands; the sender's retry then dedupes."""
     async with bot_factory(intake={"commit_timeout_s": 0.5}) as bot:
-        await bot.runtime.db.ping()  # the bot's first connection switches SQLite to WAL
-        engine = create_engine(sync_url(db_url))
+        spool = spool_path(db_url)
+        engine = create_engine(f"sqlite:///{spool}" if spool else sync_url(db_url))
         connection = engine.connect()
 
         def lock() -> None:
@@ -126,6 +132,31 @@ async def test_503_with_retry_after_when_the_commit_does_not_happen_in_time(
         assert retry.status_code == 202
         await bot.settled()
         assert [a.count for a in await bot.alerts()] == [2, 2]
+
+
+async def test_on_sqlite_a_busy_main_database_does_not_hold_webhooks_back(
+    bot_factory: BotFactory, db_url: str, backend: str
+) -> None:
+    """Webhooks commit to the intake spool, a file with a write lock of its own: a long write
+    transaction on the main file (processing, another process) does not delay their 2xx."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL has no single writer")
+    async with bot_factory(intake={"commit_timeout_s": 0.5}) as bot:
+        await bot.runtime.db.ping()
+        database = sqlite3.connect(make_url(db_url).database or "", isolation_level=None, timeout=1)
+        database.execute("BEGIN IMMEDIATE")
+        try:
+            for _ in range(3):
+                response = await bot.post("alertmanager", fixture("alertmanager_v4_firing.json"))
+                assert response.status_code == 202, response.text
+            assert (await alert_flows.inbox_status(bot.runtime.db)).pending == 3  # held in the spool
+            assert await bot.alerts() == []
+        finally:
+            database.rollback()
+            database.close()
+        await bot.settled()
+        assert [a.count for a in await bot.alerts()] == [3, 3]
+        assert [row.id for row in await bot.inbox()] == [1, 2, 3]
 
 
 async def test_503_when_the_database_is_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -139,9 +139,10 @@ def test_bearer_credentials_and_a_wrong_password(
 def test_alertmanager_retries_while_the_bot_cannot_commit(
     alert_bot: RunningBot, alertmanager: RunningAlertmanager
 ) -> None:
-    """The bot's database is locked: it answers 503 (never 2xx, never 4xx), Alertmanager retries,
-    and the alert lands once the lock is gone."""
-    database = sqlite3.connect(alert_bot.workdir / "bot.db", isolation_level=None, timeout=1)
+    """Where the bot commits webhooks is locked (the intake spool beside its SQLite database):
+    it answers 503 (never 2xx, never 4xx), Alertmanager retries, and the alert lands once the
+    lock is gone."""
+    database = sqlite3.connect(alert_bot.workdir / "bot.intake.db", isolation_level=None, timeout=1)
     database.execute("BEGIN IMMEDIATE")
     try:
         alertmanager.post([_alert({"alertname": "QueueBacklog", "model": "recommender"})])
