@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -105,10 +106,24 @@ def spool_pending(database_url: str) -> tuple[int, datetime | None]:
 class IntakeSpool:
     """A runtime component: ``insert_many`` for the inbox writer, and the mover task."""
 
-    def __init__(self, db: Database, path: Path, on_move: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        path: Path,
+        on_move: Callable[[], None] | None = None,
+        *,
+        linger_s: float = 0.0,
+        busy_defer_s: float = 0.0,
+    ) -> None:
         self.db = db
         self.path = path
         self.on_move = on_move
+        #: After a wake-up, wait this long so that one move carries the rows arriving meanwhile.
+        self.linger_s = linger_s
+        #: While webhooks crowd in (``intake_busy``), wait up to this long before moving: the
+        #: processor waits as long, and each move takes the main file's writer.
+        self.busy_defer_s = busy_defer_s
+        self.intake_busy: Callable[[], bool] = lambda: False
         self._engine: Engine | None = None
         # One thread does every spool write (made at start): inserts and deletes never wait
         # for each other's locks, and the event loop never blocks on the file.
@@ -157,6 +172,9 @@ class IntakeSpool:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL_S)
+            if self._wake.is_set() and self.linger_s:
+                await asyncio.sleep(self.linger_s)
+            await self._defer_while_crowded()
             self._wake.clear()
             try:
                 await self.move()
@@ -165,6 +183,13 @@ class IntakeSpool:
             except Exception:
                 log.exception("moving webhook bodies from the spool failed; retrying")
                 await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def _defer_while_crowded(self) -> None:
+        deadline = time.monotonic() + self.busy_defer_s
+        while time.monotonic() < deadline:
+            if not self.intake_busy():
+                return
+            await asyncio.sleep(0.05)
 
     async def move(self) -> int:
         """Copy every spooled row into ``alert_inbox`` and remove it from the spool; returns

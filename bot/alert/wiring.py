@@ -26,8 +26,15 @@ def install_alerts(app: BotApp, runtime: Runtime) -> None:
     path = spool_path(runtime.db.url)
     spool = None
     if path is not None:  # SQLite: webhook commits do not wait for the main file's writer
-        spool = IntakeSpool(runtime.db, path, on_move=processor.wake)
+        spool = IntakeSpool(
+            runtime.db,
+            path,
+            on_move=processor.wake,
+            linger_s=settings.processor.linger_s,
+            busy_defer_s=settings.processor.busy_defer_s,
+        )
         writer = InboxWriter(spool.insert_many, settings.intake, on_commit=spool.wake)
+        spool.intake_busy = writer.busy
         intake: list[Component] = [spool, writer]
     else:
         writer = InboxWriter(
