@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -142,3 +143,28 @@ async def test_a_spool_that_cannot_be_opened_refuses_commits(tmp_path: Path, sql
     finally:
         await spool.stop()
         await db.dispose()
+
+
+async def test_the_mover_waits_while_webhooks_crowd_in_then_moves(db: Database) -> None:
+    """During a storm each move would take the main file's writer from processing: the mover
+    waits (up to busy_defer_s) for the crowd to thin, then moves everything at once."""
+    path = spool_path(db.url)
+    assert path is not None
+    crowded = {"now": True}
+    spool = IntakeSpool(db, path, busy_defer_s=30)
+    spool.intake_busy = lambda: crowded["now"]
+    await spool.start()
+    try:
+        await spool.insert_many([_row("a"), _row("b")])
+        spool.wake()
+        await asyncio.sleep(0.3)
+        assert spool_pending(db.url)[0] == 2 and await _inbox(db) == []
+        crowded["now"] = False
+        for _ in range(100):
+            if await _inbox(db):
+                break
+            await asyncio.sleep(0.05)
+        assert [r.source for r in await _inbox(db)] == ["a", "b"]
+        assert spool_pending(db.url) == (0, None)
+    finally:
+        await spool.stop()
