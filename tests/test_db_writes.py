@@ -5,6 +5,7 @@ in one hop to a worker thread on both backends."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import col, select
@@ -122,3 +123,27 @@ async def test_inbox_commits_sync_the_sqlite_wal(db: Database) -> None:
     async with db.session() as session:
         other = await session.connection()
         assert (await other.exec_driver_sql("PRAGMA synchronous")).scalar() == 1
+
+
+async def test_insert_many_stores_values_as_the_orm_does(db: Database) -> None:
+    """The fast path (COPY on PostgreSQL, plain tuples on SQLite) stores every type the way an
+    ORM insert does: the same row reads back identically either way."""
+    when = datetime(2026, 11, 20, 3, 12, 5, 123456, tzinfo=UTC)
+    values = {
+        "source": 'it\'s "quoted"\ttab\\',  # COPY's text format escapes these
+        "kind": "alertmanager",
+        "received_at": when,
+        "body": '{"k": "ünïcode\\n"}\nsecond line',
+        "assigned": {"dedup_key": "k-1", "note": "a\tb"},
+        "alert_count": 3,
+        "attempts": 0,
+        "failed": False,
+    }
+    async with db.transaction() as session:
+        session.add(AlertInbox(**values))  # type: ignore[arg-type]
+    await db.insert_many(AlertInbox.__table__, [values, {**values, "extra_key": "ignored"}])  # type: ignore[attr-defined]
+    async with db.session() as session:
+        orm, fast, fast_extra = list(await session.exec(select(AlertInbox).order_by(col(AlertInbox.id))))
+    for row in (fast, fast_extra):
+        assert row.model_dump(exclude={"id"}) == orm.model_dump(exclude={"id"})
+    assert fast.received_at == when and fast.assigned == values["assigned"] and fast.processed_at is None

@@ -42,14 +42,13 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    insert,
     select,
     text,
 )
 from sqlalchemy.engine import Connection, make_url
 
 from bot.alert.models import AlertInbox
-from bot.db import Database, UTCDateTime, sync_url, threaded_sqlite_engine
+from bot.db import Database, UTCDateTime, bulk_insert, sync_url, threaded_sqlite_engine
 from bot.errors import UnavailableError
 
 log = logging.getLogger(__name__)
@@ -257,7 +256,7 @@ class IntakeSpool:
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         with self._connect().begin() as connection:
-            connection.execute(insert(SPOOL), rows)
+            bulk_insert(connection, SPOOL, rows)
 
     def _oldest(self, limit: int) -> list[dict[str, Any]]:
         with self._connect().connect() as connection:
