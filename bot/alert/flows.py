@@ -7,7 +7,6 @@ open incidents again.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 from sqlmodel import col, func, select
@@ -16,7 +15,7 @@ from bot.alert.matchers import Matcher, match_labels, matches_all
 from bot.alert.models import Alert, AlertInbox, Silence
 from bot.alert.notes import Notes
 from bot.alert.schemas import AlertOut, AlertPage, AlertQuery, InboxStatus, SilenceCreate, SilenceOut
-from bot.alert.spool import spool_pending
+from bot.alert.spool import pending_alerts
 from bot.audit.service import audit
 from bot.auth.actor import Actor
 from bot.db import Database, utcnow
@@ -145,16 +144,8 @@ def alert_out(alert: Alert) -> AlertOut:
 
 
 async def inbox_status(db: Database, *, failures: int = 20) -> InboxStatus:
-    # The spool first: a row moved from it in between is then in the inbox, counted below.
-    spooled, oldest_spooled = await asyncio.to_thread(spool_pending, db.url)
+    pending, oldest = await pending_alerts(db)
     async with db.session() as session:
-        pending, oldest = (
-            await session.exec(
-                select(func.count(), func.min(AlertInbox.received_at)).where(
-                    col(AlertInbox.processed_at).is_(None)
-                )
-            )
-        ).one()
         failed = (await session.exec(select(func.count()).where(col(AlertInbox.failed).is_(True)))).one()
         rows = await session.exec(
             select(AlertInbox)
@@ -172,8 +163,4 @@ async def inbox_status(db: Database, *, failures: int = 20) -> InboxStatus:
             }
             for r in rows
         ]
-    if oldest_spooled is not None and (oldest is None or oldest_spooled < oldest):
-        oldest = oldest_spooled
-    return InboxStatus(
-        pending=int(pending) + spooled, oldest_pending_at=oldest, failed=int(failed), recent_failures=recent
-    )
+    return InboxStatus(pending=pending, oldest_pending_at=oldest, failed=int(failed), recent_failures=recent)

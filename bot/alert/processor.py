@@ -23,7 +23,7 @@ from datetime import datetime
 
 from sqlalchemy import select as sa_select
 from sqlalchemy import text, update
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert.incidents import settle
@@ -32,7 +32,7 @@ from bot.alert.models import AlertInbox
 from bot.alert.service import Received, apply_batches
 from bot.alert.settings import AlertSettings
 from bot.alert.sources import Source
-from bot.alert.spool import spool_pending
+from bot.alert.spool import pending_alerts
 from bot.alert.sweep import sweep
 from bot.alert.txn import AlertTxn
 from bot.db import Database, utcnow
@@ -291,17 +291,6 @@ class AlertProcessor:
             await sweep(AlertTxn(session=session, settings=self.settings, now=self.clock()))
 
     async def update_lag(self) -> None:
-        # The spool first: a row moved from it in between is then in the inbox, counted below.
-        spooled, oldest_spooled = await asyncio.to_thread(spool_pending, self.db.url)
-        async with self.db.session() as session:
-            count, oldest = (
-                await session.exec(
-                    select(func.count(), func.min(AlertInbox.received_at)).where(
-                        col(AlertInbox.processed_at).is_(None)
-                    )
-                )
-            ).one()
-        if oldest_spooled is not None and (oldest is None or oldest_spooled < oldest):
-            oldest = oldest_spooled
-        self.metrics.inbox_pending.set(count + spooled)
+        count, oldest = await pending_alerts(self.db)
+        self.metrics.inbox_pending.set(count)
         self.metrics.inbox_lag.set(max(0.0, (self.clock() - oldest).total_seconds()) if oldest else 0.0)

@@ -42,6 +42,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     select,
     text,
 )
@@ -100,6 +101,23 @@ def spool_pending(database_url: str) -> tuple[int, datetime | None]:
         connection.close()
     # Stored as naive UTC text (bot.db.UTCDateTime).
     return int(count), datetime.fromisoformat(oldest).replace(tzinfo=UTC) if oldest else None
+
+
+async def pending_alerts(db: Database) -> tuple[int, datetime | None]:
+    """(accepted webhook bodies not processed yet, the oldest one's arrival): the spool's rows
+    and the inbox's pending ones. The spool is read first: a row moved in between is then in
+    the inbox and counted there, never missed."""
+    spooled, oldest_spooled = await asyncio.to_thread(spool_pending, db.url)
+    async with db.session() as session:
+        connection = await session.connection()
+        count, oldest = (
+            await connection.execute(
+                select(func.count(), func.min(INBOX.c.received_at)).where(INBOX.c.processed_at.is_(None))
+            )
+        ).one()
+    if oldest_spooled is not None and (oldest is None or oldest_spooled < oldest):
+        oldest = oldest_spooled
+    return int(count) + spooled, oldest
 
 
 class IntakeSpool:
