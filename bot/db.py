@@ -225,11 +225,11 @@ class Database:
         Through the async driver a commit costs a hop between the event loop and the driver per
         step (begin, execute, commit, return to the pool), and under load each hop waits for
         a turn of the busy loop; here the whole transaction runs in the thread while the loop
-        serves requests (the webhook inbox's group commit). An executemany of one cached
-        statement: multi-row VALUES statements were slower (a compilation per batch size).
+        serves requests (the webhook inbox's group commit), through ``bulk_insert``.
 
         ``skip_existing``: rows whose primary key is already taken are left out (a copy
-        repeated after a crash, see ``bot.alert.spool``)."""
+        repeated after a crash, see ``bot.alert.spool``), with an ``ON CONFLICT DO NOTHING``
+        executemany."""
         async with contextlib.AsyncExitStack() as stack:
             if self._writers is not None:
                 await stack.enter_async_context(self._writers.hold(urgent=urgent))
