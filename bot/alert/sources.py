@@ -59,6 +59,12 @@ class Source:
             )
         verify(self.auth, headers, body, now)
 
+    def accept(self, data: Any, *, now: datetime) -> registry.Accepted:
+        """The webhook request path's check of a decoded body (``registry.accept_webhook``)."""
+        return registry.accept_webhook(
+            self.settings.kind, data, source_name=self.name, now=now, mapping=self.mapping
+        )
+
     def parse(self, data: Any, *, now: datetime, assigned: dict[str, str] | None = None) -> ParsedBatch:
         """The alerts of a decoded body; InputError names the field of a wrong shape."""
         if assigned and isinstance(data, dict):

@@ -118,7 +118,7 @@ class WebhookReceiver:
         except InputError as exc:
             return self._refuse(source, "invalid_json", 400, {**exc.to_dict(), "code": "invalid_json"})
         try:
-            batch = source.parse(data, now=now)
+            accepted = source.accept(data, now=now)
         except InputError as exc:
             return self._refuse(source, "invalid_shape", 422, exc.to_dict())
         except Exception:
@@ -135,20 +135,20 @@ class WebhookReceiver:
                 },
             )
 
-        extras = dict(batch.response_extras)
+        extras = accepted.response_extras
         reply: dict[str, Any] = {
             "status": "success",
             "message": "Event processed",
-            "alerts": len(batch.alerts),
+            "alerts": accepted.alerts,
         }
-        if batch.alerts:
+        if accepted.alerts:
             entry = InboxEntry(
                 source=name,
                 kind=source.kind,
                 received_at=now,
                 body=text,
                 assigned=extras,
-                alert_count=len(batch.alerts),
+                alert_count=accepted.alerts,
             )
             try:
                 await self.writer.submit(entry)
@@ -156,7 +156,7 @@ class WebhookReceiver:
                 return self._refuse(
                     source, "unavailable", 503, exc.to_dict(), {"Retry-After": self.retry_after}
                 )
-            self.metrics.received.labels(name).inc(len(batch.alerts))
+            self.metrics.received.labels(name).inc(accepted.alerts)
         return _json(202, {**reply, **extras})
 
     async def _read(self, request: Request) -> bytes:
