@@ -50,7 +50,8 @@ class InboxEntry:
         }
 
 
-_Waiter = tuple[InboxEntry, "asyncio.Future[None]"]
+#: An entry, the future its request awaits, and when it arrived (event loop time).
+_Waiter = tuple[InboxEntry, "asyncio.Future[None]", float]
 #: Commits inbox rows (durably) or raises.
 Store = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
@@ -89,6 +90,7 @@ class InboxWriter:
         gc.freeze()
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="alert-inbox-writer")
+        self._task.add_done_callback(self._ended)
 
     async def stop(self) -> None:
         """Commit what is waiting, then stop."""
@@ -98,34 +100,36 @@ class InboxWriter:
             await self._task
             self._task = None
 
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """Requests still waiting when the writer ends (it should not, but for a bug) get a 503
+        rather than an answer that never comes: nothing else times them out."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the alert inbox writer stopped", exc_info=task.exception())
+        waiting, self._waiting = self._waiting, []
+        self._fail(waiting, UnavailableError("alert intake is not running", hint="see the bot's log"))
+
     def busy(self, within_s: float = 0.25) -> bool:
         """Whether webhooks crowded in within the last ``within_s`` seconds: a commit carried
         several requests (senders were waiting for it), as in a storm, not a steady trickle."""
         return time.monotonic() - self._crowded_at < within_s
 
     async def submit(self, entry: InboxEntry) -> None:
-        if self._task is None or self._stopping:
+        if self._task is None or self._task.done() or self._stopping:
             raise UnavailableError("alert intake is not running", hint="the bot is starting or stopping")
         if len(self._waiting) >= self.settings.max_pending:
             raise UnavailableError(
                 "alert intake is overloaded: too many requests are waiting for a commit",
                 hint="retry later; check the database's write latency",
             )
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # A request that timed out no longer reads its future: mark the outcome retrieved.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        # A request that went away no longer reads its future: mark the outcome retrieved.
         future.add_done_callback(_consume)
-        self._waiting.append((entry, future))
+        self._waiting.append((entry, future, loop.time()))
         self._wake.set()
-        try:
-            # On timeout the future is cancelled; the entry is still committed with its batch
-            # (the sender's retry of it then dedupes).
-            async with asyncio.timeout(self.settings.commit_timeout_s):
-                await future
-        except TimeoutError:
-            raise UnavailableError(
-                f"the alerts were not committed within {self.settings.commit_timeout_s:g}s",
-                hint="the database is slow or locked; the sender should retry (redelivery is idempotent)",
-            ) from None
+        # The writer settles every future: committed, failed, or not committed in time (one
+        # timer per commit rather than one per request: a storm has thousands waiting).
+        await future
 
     async def _run(self) -> None:
         while True:
@@ -141,25 +145,43 @@ class InboxWriter:
                 return
 
     async def _commit(self, batch: list[_Waiter]) -> None:
+        # Each request waits at most commit_timeout_s from its arrival (the oldest sets the
+        # batch's deadline). On timeout the insert may still land later, in the store's
+        # thread; the sender's retry of it then dedupes.
+        timeout = self.settings.commit_timeout_s
         try:
-            await self.store([entry.row() for entry, _ in batch])
+            async with asyncio.timeout_at(batch[0][2] + timeout):
+                await self.store([entry.row() for entry, _, _ in batch])
+        except TimeoutError:
+            self._fail(
+                batch,
+                UnavailableError(
+                    f"the alerts were not committed within {timeout:g}s",
+                    hint="the database is slow or locked; the sender should retry (redelivery is idempotent)",
+                ),
+            )
+            return
         except Exception as exc:
-            error = (
+            log.warning("inbox commit of %d request(s) failed: %s", len(batch), exc)
+            self._fail(
+                batch,
                 exc
                 if isinstance(exc, UnavailableError)
                 else UnavailableError(
                     "the alerts could not be committed to the database",
                     hint="check the database; the sender should retry",
                     error=type(exc).__name__,
-                )
+                ),
             )
-            log.warning("inbox commit of %d request(s) failed: %s", len(batch), exc)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
             return
-        for _, future in batch:
+        for _, future, _ in batch:
             if not future.done():
                 future.set_result(None)
         if self.on_commit is not None:
             self.on_commit()
+
+    @staticmethod
+    def _fail(batch: list[_Waiter], error: UnavailableError) -> None:
+        for _, future, _ in batch:
+            if not future.done():
+                future.set_exception(error)

@@ -63,5 +63,8 @@ def register(app: typer.Typer) -> None:
             host=bind_host,
             port=bind_port,
             log_level=settings.log_level.lower(),
+            # Access lines are INFO: above that level they would be dropped, but uvicorn would
+            # still build each one (path quoting, client address) on every request.
+            access_log=logging.getLevelName(settings.log_level) <= logging.INFO,
             proxy_headers=True,
         )

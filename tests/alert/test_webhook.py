@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from bot.alert.models import AlertInbox
+from bot.alert.webhook import _json
 from tests.alert.conftest import Bot, BotFactory, auth_headers, fixture
 
 FIXTURE_OF = {
@@ -234,3 +236,13 @@ async def test_inbox_keeps_the_raw_body(bot: Bot) -> None:
     rows = await bot.inbox()
     assert rows[0].body.encode() == raw
     assert isinstance(rows[0], AlertInbox) and rows[0].processed_at is not None
+
+
+def test_answers_stay_json_when_a_detail_echoes_a_lone_surrogate() -> None:
+    """Replies are written by pydantic-core, which refuses lone surrogates (not UTF-8): such a
+    detail is escaped instead of failing the reply with a 500."""
+    body = {"detail": "field 'a\ud800b' is missing", "alerts": 2, "note": "ünïcode"}
+    response = _json(422, body)
+    assert response.status_code == 422
+    assert json.loads(response.body) == body
+    assert _json(202, {"note": "ünïcode"}).body == '{"note":"ünïcode"}'.encode()
