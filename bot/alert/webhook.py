@@ -214,9 +214,9 @@ class WebhookFastPath:
     Webhooks are the bot's one hot path (storms of thousands per second); every other request
     goes through FastAPI as usual. Installed as a front layer (``BotApp.add_front_layer``), it
     skips FastAPI's own entry (its telemetry check), its server-error, telemetry and body-limit
-    middlewares, routing across all
-    routes, the exception middleware and the request-metrics middleware; it answers its own
-    errors (never an unhandled exception) and records the same request metrics itself.
+    middlewares, routing across all routes, the exception middleware and the request-metrics
+    middleware; it answers its own errors (never an unhandled exception) and records the same
+    request metrics itself.
     The FastAPI route of the same path documents the endpoint in OpenAPI and serves it when
     this layer is not installed.
     """
