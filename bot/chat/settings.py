@@ -62,6 +62,10 @@ class SlackSettings(BaseSettings):
     #: Channel (id or name) where new incidents are announced.
     broadcast_channel: str | None = None
     channel_name_pattern: str = "inc-{number}-{slug}"
+    #: Alert traffic (alerts joining, firing again, resolving one by one) refreshes an
+    #: incident's card at most this often; any other change refreshes it at once (0: always
+    #: at once). In a storm every batch of alerts would otherwise re-render every card.
+    card_alert_refresh_s: float = Field(5.0, ge=0)
     #: Reacting with this emoji adds a message to the incident timeline.
     timeline_emoji: str = "memo"
     #: User group paged on escalation and mentioned in nudges: ``@handle`` or its id ``S0123``.

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from bot.app import create_app
+from bot.auth.actor import SYSTEM
 from bot.chat.outbox import OutboxMessage
 from bot.db import Database
-from bot.incident import flows
-from bot.incident.domain import Role, Severity, Status
+from bot.incident import flows, timeline
+from bot.incident import service as incident_service
+from bot.incident.domain import Role, Severity, Status, parse_ref
 from bot.incident.schemas import IncidentUpdate
 from bot.runtime import Runtime
 from bot.slack.models import RoomState, SlackRoom
@@ -309,3 +313,66 @@ async def test_direct_messages_do_not_wait_for_the_channel(room: Room) -> None:
     dms = [c for c in room.fake.ok_calls("chat.postMessage") if c.args["channel"] == "UBEN"]
     assert len(dms) == 1  # applied again after the channel came, sent once
     assert room.methods("conversations.invite") == ["conversations.invite"]  # the commander
+
+
+async def _alerts_join(room: Room, ref: str, *titles: str) -> None:
+    """What the alert processor records when alerts join an incident (one event per batch)."""
+    async with room.runtime.db.transaction() as session:
+        incident = await incident_service.get_incident(session, parse_ref(ref))
+        await timeline.record(
+            session,
+            incident,
+            kind="alert_joined",
+            text=f"{len(titles)} alert(s) joined",
+            actor=SYSTEM,
+            data={"alerts": [{"fingerprint": t, "title": t, "severity": "critical"} for t in titles]},
+        )
+
+
+@pytest.mark.parametrize("room_overrides", [{"card_alert_refresh_s": 1.0}], indirect=True)
+async def test_alert_traffic_refreshes_the_card_at_most_every_interval(room: Room) -> None:
+    ref = await declare(room)
+    await room.settle()
+    channel = await room.channel_of(ref)
+    rendered = len(card_calls(room, channel))
+
+    await _alerts_join(room, ref, "A")  # the first after a while: rendered at once
+    await room.settle()
+    assert len(card_calls(room, channel)) == rendered + 1
+    assert "1 firing of 1" in block_texts(card_calls(room, channel)[-1])
+
+    for title in ("B", "C", "D"):  # a storm's batches within the interval: deferred
+        await _alerts_join(room, ref, title)
+    await room.settle()
+    assert len(card_calls(room, channel)) == rendered + 1
+
+    await asyncio.sleep(1.2)  # the deferred refresh comes due: one rendering of all three
+    await room.settle()
+    assert len(card_calls(room, channel)) == rendered + 2
+    assert "4 firing of 4" in block_texts(card_calls(room, channel)[-1])
+
+    await _alerts_join(room, ref, "E")
+    await flows.update_incident(room.runtime.db, ref, IncidentUpdate(severity=Severity.SEV1), API)
+    await room.settle()  # an operator's change: at once, alerts included
+    last = block_texts(card_calls(room, channel)[-1])
+    assert len(card_calls(room, channel)) == rendered + 3
+    assert "SEV1" in last and "5 firing of 5" in last
+
+
+@pytest.mark.parametrize("room_overrides", [{"card_alert_refresh_s": 60.0}], indirect=True)
+async def test_a_deferred_card_refresh_is_done_when_the_bot_stops(room: Room) -> None:
+    ref = await declare(room)
+    await room.settle()
+    channel = await room.channel_of(ref)
+    await _alerts_join(room, ref, "A")
+    await room.settle()
+    await _alerts_join(room, ref, "B")  # deferred for a minute
+    await room.settle()
+    assert "1 firing of 1" in block_texts(card_calls(room, channel)[-1])
+    await stop_bot(room)
+    async with room.runtime.db.session() as session:
+        updates = (
+            await session.exec(select(OutboxMessage).where(OutboxMessage.method == "chat.update"))
+        ).all()
+    # Queued (or already sent, when the chat worker stopped after the projector).
+    assert "2 firing of 2" in json.dumps(updates[-1].payload)

@@ -12,6 +12,6 @@ def install_room(runtime: Runtime) -> RoomProjector:
     """Register the room's outbox hooks and its projector component (Slack or console alike)."""
     check_pattern(runtime.settings.slack.channel_name_pattern)
     RoomResults(runtime).register(runtime.chat.hooks)
-    projector = RoomProjector(runtime)
+    projector = RoomProjector(runtime, card_alert_refresh_s=runtime.settings.slack.card_alert_refresh_s)
     runtime.components.append(projector)
     return projector

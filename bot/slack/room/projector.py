@@ -6,6 +6,10 @@ cursor and, in ONE transaction, enqueues the calls they imply and moves the curs
 commit or neither: a crash repeats nothing and loses nothing; the dedupe keys make even a
 concurrent second projector harmless.
 
+The card is re-rendered at once for an operator's change, and at most every
+``card_alert_refresh_s`` for alert traffic (a refresh due later is kept in memory and done at
+its time, or when the projector stops).
+
 Channel lines wait while the channel is being created: the cursor stops before the first
 event that needs it, and the projection resumes when the channel exists, card first. Direct
 messages (role checklists, approval requests) do not wait.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,14 +43,33 @@ BATCH = 200
 #: The sweep also looks this far below the last seen event id, for transactions that took an
 #: id before the previous sweep and committed after it.
 SWEEP_MARGIN = 1000
+#: Alert traffic: each alert batch adds these to its incidents (many a second in a storm).
+ALERT_TRAFFIC = frozenset(
+    {
+        "alert_joined",
+        "alert_refired",
+        "alert_resolved",
+        "alert_expired",
+        "alert_acknowledged",
+        "alert_silenced",
+        "alert_flapping",
+        "alert_flapping_stopped",
+    }
+)
 
 
 class RoomProjector:
     """Runtime component; ``project(incident_id)`` is also called directly by tests."""
 
-    def __init__(self, runtime: Runtime, *, sweep_interval_s: float = 10.0) -> None:
+    def __init__(
+        self, runtime: Runtime, *, sweep_interval_s: float = 10.0, card_alert_refresh_s: float = 0.0
+    ) -> None:
         self._runtime = runtime
         self._sweep_interval = sweep_interval_s
+        self._card_interval = card_alert_refresh_s
+        #: When each incident's card was last rendered, and refreshes deferred (monotonic).
+        self._card_at: dict[int, float] = {}
+        self._card_due: dict[int, float] = {}
         self._dirty: set[int] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -66,6 +90,10 @@ class RoomProjector:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            try:  # the alert counts on the cards must not stay behind
+                await self.refresh_due_cards(everything=True)
+            except Exception as exc:
+                log.warning("deferred card refreshes failed at shutdown: %s", exc)
 
     async def _run(self) -> None:
         while True:
@@ -74,13 +102,47 @@ class RoomProjector:
                 while self._dirty:
                     incident_id = self._dirty.pop()
                     await self.project(incident_id)
+                await self.refresh_due_cards()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("room projection failed; retrying at the next sweep")
             self._wake.clear()
+            timeout = self._sweep_interval
+            if self._card_due:
+                timeout = min(timeout, max(0.0, min(self._card_due.values()) - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._sweep_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def refresh_due_cards(self, *, everything: bool = False) -> None:
+        """Render the cards whose deferred refresh is due (``everything``: all deferred)."""
+        now = time.monotonic()
+        for incident_id, due in list(self._card_due.items()):
+            if everything or due <= now:
+                del self._card_due[incident_id]
+                await self._refresh_card(incident_id)
+
+    async def _refresh_card(self, incident_id: int) -> None:
+        suggested = await self._suggested_runbooks(incident_id)
+        async with self._runtime.db.transaction() as session:
+            incident = await service.get_incident(session, incident_id, for_update=True)
+            room = await session.get(SlackRoom, incident_id)
+            if room is None or room.state != RoomState.OPEN:
+                return
+            await self._writer(session, incident, room, suggested).update_card()
+        self._card_at[incident_id] = time.monotonic()
+
+    def _card_now(self, incident_id: int, *, alerts_only: bool) -> bool:
+        """Whether to render the card now; if not, its refresh is deferred (alert traffic
+        within ``card_alert_refresh_s`` of the last rendering)."""
+        now = time.monotonic()
+        last = self._card_at.get(incident_id)
+        if not alerts_only or last is None or now - last >= self._card_interval:
+            self._card_at[incident_id] = now
+            self._card_due.pop(incident_id, None)  # this rendering covers a deferred one
+            return True
+        self._card_due.setdefault(incident_id, last + self._card_interval)
+        return False
 
     async def sweep(self) -> None:
         """Mark every incident with events after its room cursor as dirty."""
@@ -105,7 +167,6 @@ class RoomProjector:
 
     async def _project_batch(self, incident_id: int) -> bool:
         """One batch; True when there may be more to do right away."""
-        settings = self._runtime.settings
         suggested = await self._suggested_runbooks(incident_id)
         async with self._runtime.db.transaction() as session:
             incident = await service.get_incident(session, incident_id, for_update=True)
@@ -113,15 +174,7 @@ class RoomProjector:
             if room is None:
                 room = await self._first_sight(session, incident)
             events = await timeline.list_events(session, incident_id, after_id=room.cursor, limit=BATCH)
-            writer = RoomWriter(
-                session,
-                incident,
-                room,
-                pattern=settings.slack.channel_name_pattern,
-                public_url=settings.public_url,
-                broadcast_channel=settings.slack.broadcast_channel,
-                runbooks=suggested,
-            )
+            writer = self._writer(session, incident, room, suggested)
             if room.state == RoomState.SKIPPED and Status(incident.status) in OPEN_STATUSES:
                 await writer.create_channel()  # reopened after the room was skipped
                 room.state = RoomState.CREATING
@@ -132,19 +185,40 @@ class RoomProjector:
                 room.cursor = events[-1].id if events and events[-1].id else room.cursor
                 events = []
             card_dirty = held = False
+            alerts_only = True
             for event in events:
                 # While the channel is being created, direct messages go out at once and channel
                 # lines wait: the cursor stays before the first event that needs the channel, so
                 # it is applied again once the channel exists (dedupe keys send each DM once).
                 held = held or (room.state == RoomState.CREATING and needs_channel(event))
                 await apply_event(writer, event)
-                card_dirty = card_dirty or changes_card(event)
+                if changes_card(event):
+                    card_dirty = True
+                    alerts_only = alerts_only and event.kind in ALERT_TRAFFIC
                 if not held:
                     room.cursor = event.id or room.cursor
-            if card_dirty and room.state == RoomState.OPEN:
+            if (
+                card_dirty
+                and room.state == RoomState.OPEN
+                and self._card_now(incident_id, alerts_only=alerts_only)
+            ):
                 await writer.update_card()
             session.add(room)
             return len(events) == BATCH and not held
+
+    def _writer(
+        self, session: AsyncSession, incident: Incident, room: SlackRoom, suggested: tuple[str, ...]
+    ) -> RoomWriter:
+        settings = self._runtime.settings
+        return RoomWriter(
+            session,
+            incident,
+            room,
+            pattern=settings.slack.channel_name_pattern,
+            public_url=settings.public_url,
+            broadcast_channel=settings.slack.broadcast_channel,
+            runbooks=suggested,
+        )
 
     async def _suggested_runbooks(self, incident_id: int) -> tuple[str, ...]:
         """The engine's suggestions for the card, read before the transaction (it loads files)."""
