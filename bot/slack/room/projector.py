@@ -119,8 +119,15 @@ class RoomProjector:
         now = time.monotonic()
         for incident_id, due in list(self._card_due.items()):
             if everything or due <= now:
-                del self._card_due[incident_id]
-                await self._refresh_card(incident_id)
+                try:
+                    await self._refresh_card(incident_id)
+                except Exception as exc:  # kept, and tried again an interval later
+                    log.warning("refreshing the card of INC-%s failed: %s", incident_id, exc)
+                    self._card_due[incident_id] = now + max(self._card_interval, 1.0)
+                    if everything:
+                        raise
+                    continue
+                self._card_due.pop(incident_id, None)
 
     async def _refresh_card(self, incident_id: int) -> None:
         suggested = await self._suggested_runbooks(incident_id)
