@@ -13,11 +13,11 @@ import threading
 import time
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tests.fakes.threaded_uvicorn import ThreadedUvicorn
 from tests.system.servers import free_port
 
 APP_TOKEN = "xapp-1-AFAKE-1-fake-app-token"
@@ -32,8 +32,7 @@ class FakeSocketMode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = threading.Event()
         self._ids = itertools.count(1)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._uvicorn: ThreadedUvicorn | None = None
 
     @property
     def url(self) -> str:
@@ -55,22 +54,14 @@ class FakeSocketMode:
 
     def start(self) -> None:
         app = Starlette(routes=[WebSocketRoute("/link/", self._endpoint)])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio"
+        self._uvicorn = ThreadedUvicorn(
+            app, self.port, name="the fake Socket Mode server", ws="websockets-sansio"
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Socket Mode server did not start")
-            time.sleep(0.02)
+        self._uvicorn.start()
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._uvicorn is not None:
+            self._uvicorn.stop()
 
     async def wait_connected(self, within_s: float = 10) -> None:
         if not await asyncio.to_thread(self._connected.wait, within_s):

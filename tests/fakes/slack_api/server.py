@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -22,6 +20,7 @@ from tests.fakes.slack_api.conversations import ConversationsMethods
 from tests.fakes.slack_api.users import UsersMethods
 from tests.fakes.slack_api.views import ViewsMethods
 from tests.fakes.slack_api.workspace import Call, SlackError
+from tests.fakes.threaded_uvicorn import ThreadedUvicorn
 from tests.system.servers import free_port
 
 
@@ -138,8 +137,7 @@ class FakeSlackServer:
     def __init__(self, fake: FakeSlack, port: int | None = None) -> None:
         self.fake = fake
         self.port = port or free_port()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._uvicorn: ThreadedUvicorn | None = None
 
     @property
     def url(self) -> str:
@@ -151,30 +149,14 @@ class FakeSlackServer:
         return f"{self.url}/api/"
 
     def start(self) -> None:
-        config = uvicorn.Config(
-            self.fake.app(),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            ws="none",
-            access_log=False,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError(f"the fake Slack API did not start on port {self.port}")
-            time.sleep(0.02)
-        self._server, self._thread = server, thread
+        # A new server each time: refusing_connections() stops and starts it again.
+        self._uvicorn = ThreadedUvicorn(self.fake.app(), self.port, name="the fake Slack API")
+        self._uvicorn.start()
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._uvicorn is not None:
+            self._uvicorn.stop()
+        self._uvicorn = None
 
     @contextlib.contextmanager
     def refusing_connections(self) -> Iterator[None]:
