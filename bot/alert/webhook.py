@@ -13,6 +13,7 @@ retries on a 5xx, so a 5xx is reserved for "we could not store it, try again".
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -66,7 +67,8 @@ class WebhookReceiver:
         self.max_body_bytes = max_body_bytes
         self.retry_after = str(retry_after_s)
         self.clock: Callable[[], datetime] = utcnow
-        self._received_by_source: dict[str, Counter] = {}
+        # Labelled children looked up once: ``labels()`` checks and locks at every call.
+        self._received = functools.cache(metrics.received.labels)
 
     async def receive(self, name: str, request: Request) -> Response:
         source = self.sources.get(name)
@@ -161,12 +163,6 @@ class WebhookReceiver:
             self._received(name).inc(accepted.alerts)
         return _json(202, {**reply, **extras})
 
-    def _received(self, name: str) -> Counter:
-        counter = self._received_by_source.get(name)
-        if counter is None:
-            counter = self._received_by_source[name] = self.metrics.received.labels(name)
-        return counter
-
     async def _read(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
@@ -230,8 +226,8 @@ class WebhookFastPath:
         self.app = app
         self.receiver = receiver
         self.requests = requests
-        # Labelled children looked up once: ``labels()`` checks and locks at every call.
-        self._counted: dict[int, Counter] = {}
+        # Labelled children looked up once, as in WebhookReceiver.
+        self._counted = functools.cache(lambda status: requests.labels("POST", self.ROUTE, str(status)))
         self._timed = latency.labels("POST", self.ROUTE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -252,8 +248,5 @@ class WebhookFastPath:
                 500, {"detail": "internal error; the bot's log has the details", "code": "internal_error"}
             )(scope, receive, send)
         finally:
-            counted = self._counted.get(status)
-            if counted is None:
-                counted = self._counted[status] = self.requests.labels("POST", self.ROUTE, str(status))
-            counted.inc()
+            self._counted(status).inc()
             self._timed.observe(time.perf_counter() - started)
