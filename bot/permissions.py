@@ -56,8 +56,10 @@ async def is_allowed(
     roles_held: Iterable[str] = (),
     groups: GroupResolver | None = None,
 ) -> bool:
-    """True when ``actor`` matches one of ``principals``. API tokens are trusted by scope."""
-    if actor.kind in ("system", "token"):
+    """True when ``actor`` matches one of ``principals``. The bot itself always may; an API
+    token is matched like a person (``*``, its id ``token:<name>``, a role assigned to that id),
+    so a runbook's ``run_by`` and approvers bind automation as they bind people."""
+    if actor.kind == "system":
         return True
     held = set(roles_held)
     for principal in principals:

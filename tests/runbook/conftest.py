@@ -60,11 +60,19 @@ def write_runbook(runbooks_dir: Path) -> WriteRunbook:
     return write
 
 
-def make_runtime(db_url: str, runbooks_dir: Path, store: Store, **runbooks: Any) -> Runtime:
+def make_runtime(
+    db_url: str,
+    runbooks_dir: Path,
+    store: Store,
+    *,
+    permissions: dict[str, Any] | None = None,
+    **runbooks: Any,
+) -> Runtime:
     settings = load_settings(
         database_url=db_url,
         runbooks_dir=runbooks_dir,
         runbooks={**FAST, **runbooks},
+        **({"permissions": permissions} if permissions is not None else {}),
     )
     runtime = Runtime.build(settings)
     runtime.integrations = Integrations(make_registry(store))

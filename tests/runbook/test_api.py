@@ -20,6 +20,7 @@ inputs:
   value: {type: integer, default: 1}
 when:
   - {labels: {alertname: "Drift*"}}
+run_by: ["role:commander", "token:test-write"]
 steps:
   - {id: set, action: test.set, with: {key: k, value: "{{ inputs.value }}"}}
 """

@@ -206,9 +206,16 @@ async def test_who_may_start_a_run(rt: Runtime, write_runbook: WriteRunbook) -> 
         await flows.start_run(rt, "guarded", incident, {}, CAROL)
     assert info.value.hint is not None and "role:commander, role:operations" in info.value.hint
     assert (await flows.start_run(rt, "open", incident, {}, CAROL)).status == RunStatus.AWAITING_APPROVAL
-    token = Actor(id="token:ci", kind="token", interface=Interface.API)
+    # An API token is bound by run_by too: it matches "*" and its own token:<name> only.
+    token = Actor(id="token:ci", kind="token", interface=Interface.API, name="ci")
+    with pytest.raises(PermissionDeniedError, match="ci may not run runbook guarded"):
+        await flows.start_run(rt, "guarded", incident, {}, token)
+    write_runbook("for-ci", GUARDED.replace("approval:", 'run_by: ["token:ci"]\napproval:'))
     await flows.cancel(rt, "RUN-1", ALICE)
-    assert (await flows.start_run(rt, "guarded", incident, {}, token)).requested_by == "token:ci"
+    assert (await flows.start_run(rt, "for-ci", incident, {}, token)).requested_by == "token:ci"
+    with pytest.raises(PermissionDeniedError, match="carol may not run runbook for-ci"):
+        await flows.start_run(rt, "for-ci", incident, {}, CAROL)
     async with rt.db.session() as session:
         actions = [e.action for e in await list_audit(session, actor=CAROL.id)]
-    assert actions.count("runbook.run_refused") == 1
+        by_token = [e.action for e in await list_audit(session, actor="token:ci")]
+    assert actions.count("runbook.run_refused") == 2 and by_token.count("runbook.run_refused") == 1
