@@ -9,9 +9,7 @@ Needs the ``alertmanager`` binary (Debian: ``apt-get install prometheus-alertman
 from __future__ import annotations
 
 import json
-import os
 import queue
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +26,8 @@ from bot.errors import AuthenticationError
 from integrations.sources import alertmanager
 from integrations.sources.auth import WebhookAuthConfig, verify
 from integrations.sources.fingerprint import labelset_fingerprint
-from tests.system.servers import free_port, running
+from tests.system.fixtures.alertmanager import alertmanager_binary, run_alertmanager, webhook_receiver
+from tests.system.servers import free_port
 
 pytestmark = pytest.mark.system
 
@@ -65,81 +64,25 @@ class Setup:
     secrets: Path
 
 
-def _binary() -> str:
-    for name in ("alertmanager", "prometheus-alertmanager"):
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("CI"):
-        pytest.fail("alertmanager is not installed: apt-get install prometheus-alertmanager")
-    pytest.skip("alertmanager is not installed (apt-get install prometheus-alertmanager)")
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    binary = _binary()
+    alertmanager_binary()  # skip (or fail in CI) before starting anything
     work = tmp_path_factory.mktemp("alertmanager")
     deliveries: queue.Queue[Delivery] = queue.Queue()
     handler = type("Receiver", (_Receiver,), {"deliveries": deliveries})
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    hook = f"http://127.0.0.1:{server.server_address[1]}"
+    hook = f"http://127.0.0.1:{server.server_address[1]}/webhooks/alertmanager"
     (work / "password").write_text(PASSWORD)
     (work / "token").write_text(TOKEN)
-    config = {
-        "route": {
-            "receiver": "basic",
-            "group_by": ["alertname", "model"],
-            "group_wait": "1s",
-            "group_interval": "1s",
-            "repeat_interval": "1h",
-            "routes": [{"matchers": ['auth="bearer"'], "receiver": "bearer"}],
-        },
-        "receivers": [
-            {
-                "name": "basic",
-                "webhook_configs": [
-                    {
-                        "url": f"{hook}/webhooks/alertmanager",
-                        "send_resolved": True,
-                        "http_config": {
-                            "basic_auth": {
-                                "username": "alertmanager",
-                                "password_file": str(work / "password"),
-                            }
-                        },
-                    }
-                ],
-            },
-            {
-                "name": "bearer",
-                "webhook_configs": [
-                    {
-                        "url": f"{hook}/webhooks/alertmanager",
-                        "send_resolved": True,
-                        "http_config": {
-                            "authorization": {"type": "Bearer", "credentials_file": str(work / "token")}
-                        },
-                    }
-                ],
-            },
-        ],
-    }
-    (work / "alertmanager.yml").write_text(json.dumps(config))  # JSON is YAML
-    port = free_port()
-    cmd = [
-        binary,
-        f"--config.file={work / 'alertmanager.yml'}",
-        f"--storage.path={work / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",
-    ]
+    basic = {"basic_auth": {"username": "alertmanager", "password_file": str(work / "password")}}
+    bearer = {"authorization": {"type": "Bearer", "credentials_file": str(work / "token")}}
+    receivers = [webhook_receiver("basic", hook, basic), webhook_receiver("bearer", hook, bearer)]
+    routes = [{"matchers": ['auth="bearer"'], "receiver": "bearer"}]
     try:
-        with running(
-            cmd, ready_url=f"http://127.0.0.1:{port}/-/ready", timeout_s=60, log=work / "alertmanager.log"
-        ):
-            yield Setup(api=f"http://127.0.0.1:{port}/api/v2", deliveries=deliveries, secrets=work)
+        with run_alertmanager(work, routes, receivers) as running:
+            yield Setup(api=f"{running.url}/api/v2", deliveries=deliveries, secrets=work)
     finally:
         server.shutdown()
         server.server_close()
