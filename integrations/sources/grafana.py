@@ -17,6 +17,7 @@ from integrations.sources._parsing import http_link, text_of, validate_model
 from integrations.sources.alertmanager import (
     AlertmanagerAlert,
     AlertmanagerBody,
+    alert_times,
     normalize_am_alert,
 )
 from integrations.sources.model import Link, ParsedBatch
@@ -70,14 +71,26 @@ def _extras(
     return annotations, links
 
 
+def _validate(body: Any) -> GrafanaBody:
+    return validate_model(GrafanaBody, body, hint="expected a Grafana alerting webhook contact point payload")
+
+
+def check(body: Any) -> int:
+    """How many alerts ``parse`` would return, raising the InputError it would raise, without
+    building them (the webhook request path; the processor parses the stored body later).
+    Beyond the shape, only the times and the ``values`` text can be wrong."""
+    parsed = _validate(body)
+    for i, alert in enumerate(parsed.alerts):
+        alert_times(alert, f"alerts[{i}]")
+        if alert.values:
+            _values_text(alert.values, f"alerts[{i}].values")
+    return len(parsed.alerts)
+
+
 def parse(body: Any, *, source_name: str, now: datetime) -> ParsedBatch:
     """Parse a Grafana webhook contact point body."""
     del now  # Grafana stamps its own times
-    parsed = validate_model(
-        GrafanaBody,
-        body,
-        hint="expected a Grafana alerting webhook contact point payload",
-    )
+    parsed = _validate(body)
     raw_alerts = body["alerts"]
     alerts = []
     for i, alert in enumerate(parsed.alerts):

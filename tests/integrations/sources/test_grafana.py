@@ -80,3 +80,13 @@ def test_wrong_value_types_name_the_field() -> None:
     body["alerts"][0]["values"] = [0.31]
     with pytest.raises(InputError, match=r"^alerts\[0\]\.values: input should be a JSON object"):
         parse(body)
+
+
+def test_request_path_check_counts_alerts_and_refuses_what_parse_refuses() -> None:
+    body = load("grafana_webhook_firing")
+    body["alerts"].append({**body["alerts"][0], "labels": {"alertname": "Other"}})
+    assert grafana.check(body) == len(parse(body).alerts) == 2
+    body["alerts"][1]["startsAt"] = "yesterday"
+    for refuse in (grafana.check, parse):
+        with pytest.raises(InputError, match=r"^alerts\[1\]\.startsAt"):
+            refuse(body)
