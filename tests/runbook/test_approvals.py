@@ -206,7 +206,7 @@ async def test_who_may_start_a_run(rt: Runtime, write_runbook: WriteRunbook) -> 
         await flows.start_run(rt, "guarded", incident, {}, CAROL)
     assert info.value.hint is not None and "role:commander, role:operations" in info.value.hint
     assert (await flows.start_run(rt, "open", incident, {}, CAROL)).status == RunStatus.AWAITING_APPROVAL
-    # An API token is bound by run_by too: it matches "*" and its own token:<name> only.
+    # An API token is bound by run_by too: "*", its own token:<name>, or a role given to that id.
     token = Actor(id="token:ci", kind="token", interface=Interface.API, name="ci")
     with pytest.raises(PermissionDeniedError, match="ci may not run runbook guarded"):
         await flows.start_run(rt, "guarded", incident, {}, token)
