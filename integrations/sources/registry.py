@@ -6,7 +6,7 @@ The webhook endpoint reads ``SourceConfig`` for ``/webhooks/{source}``, checks t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -54,32 +54,16 @@ def _no_mapping(kind: SourceKind, mapping: GenericMapping | None) -> None:
         )
 
 
-def _alertmanager(
-    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
-) -> ParsedBatch:
-    _no_mapping("alertmanager", mapping)
-    return alertmanager.parse(body, source_name=source_name, now=now)
+def _unmapped(kind: SourceKind, parse: Callable[..., ParsedBatch]) -> Parser:
+    """The registry's parser for a kind with a fixed format (every kind but generic)."""
 
+    def parser(
+        body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
+    ) -> ParsedBatch:
+        _no_mapping(kind, mapping)
+        return parse(body, source_name=source_name, now=now)
 
-def _grafana(
-    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
-) -> ParsedBatch:
-    _no_mapping("grafana", mapping)
-    return grafana.parse(body, source_name=source_name, now=now)
-
-
-def _pagerduty(
-    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
-) -> ParsedBatch:
-    _no_mapping("pagerduty", mapping)
-    return pagerduty.parse(body, source_name=source_name, now=now)
-
-
-def _datadog(
-    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
-) -> ParsedBatch:
-    _no_mapping("datadog", mapping)
-    return datadog.parse(body, source_name=source_name, now=now)
+    return parser
 
 
 def _generic(
@@ -94,10 +78,10 @@ def _generic(
 
 
 PARSERS: Mapping[SourceKind, Parser] = {
-    "alertmanager": _alertmanager,
-    "grafana": _grafana,
-    "pagerduty": _pagerduty,
-    "datadog": _datadog,
+    "alertmanager": _unmapped("alertmanager", alertmanager.parse),
+    "grafana": _unmapped("grafana", grafana.parse),
+    "pagerduty": _unmapped("pagerduty", pagerduty.parse),
+    "datadog": _unmapped("datadog", datadog.parse),
     "generic": _generic,
 }
 
@@ -128,24 +112,25 @@ class Checker(Protocol):
     ) -> Accepted: ...
 
 
-def _alertmanager_check(
-    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
-) -> Accepted:
-    _no_mapping("alertmanager", mapping)
-    return Accepted(alertmanager.check(body), {})
+def _counted(kind: SourceKind, check: Callable[[Any], int]) -> Checker:
+    """The request-path checker of a fixed-format kind whose ``check`` counts its alerts."""
 
+    def checker(
+        body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
+    ) -> Accepted:
+        _no_mapping(kind, mapping)
+        return Accepted(check(body), {})
 
-def _grafana_check(
-    body: Any, *, source_name: str, now: datetime, mapping: GenericMapping | None = None
-) -> Accepted:
-    _no_mapping("grafana", mapping)
-    return Accepted(grafana.check(body), {})
+    return checker
 
 
 #: Kinds with a request-path check cheaper than their parser: the Alertmanager-shaped
 #: senders of storms (building their alerts was a third of the webhook's time on the event
 #: loop). The other kinds' bodies hold one alert each and are parsed in full.
-CHECKERS: Mapping[SourceKind, Checker] = {"alertmanager": _alertmanager_check, "grafana": _grafana_check}
+CHECKERS: Mapping[SourceKind, Checker] = {
+    "alertmanager": _counted("alertmanager", alertmanager.check),
+    "grafana": _counted("grafana", grafana.check),
+}
 
 
 def accept_webhook(
