@@ -1,15 +1,23 @@
 """Package discovery only (metadata is in pyproject.toml).
 
-The user-owned content folders at the top level (``runbooks/``, ``templates/``) ship inside
-the wheel as ``bot/defaults/runbooks`` and ``bot/defaults/templates``, so a non-editable
-install still finds the default runbooks and templates.
+Every folder under ``bot/`` and ``integrations/`` is a package, including data folders without
+an ``__init__.py`` (``bot/migrations``, ``integrations/sources/mappings``...): a folder left out
+of discovery would silently leave its files out of the wheel. The user-owned content folders at
+the top level (``runbooks/``, ``templates/``) ship inside the wheel as ``bot/defaults/runbooks``
+and ``bot/defaults/templates``, so a non-editable install finds the default runbooks and
+templates. Which files go in: MANIFEST.in.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 CONTENT = {"bot.defaults.runbooks": "runbooks", "bot.defaults.templates": "templates"}
 
 setup(
-    packages=[*find_packages(include=["bot", "bot.*", "integrations", "integrations.*"]), *CONTENT],
+    packages=[
+        *find_namespace_packages(
+            include=["bot", "bot.*", "integrations", "integrations.*"], exclude=["*.__pycache__"]
+        ),
+        *CONTENT,
+    ],
     package_dir=CONTENT,
 )

@@ -26,6 +26,7 @@ from bot.slack.app import install_slack
 from bot.web import health
 from bot.web.errors import install_error_handlers
 from bot.web.front import BotApp
+from bot.web.pages import install_pages
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         version=__version__,
         description="Incident response and runbook automation for ML systems.",
         lifespan=lifespan,
+        # Served by bot.web.pages from local assets instead of a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
     health.install_request_metrics(app)
     app.include_router(health.router)
+    install_pages(app)
     app.include_router(incident_views.router)
     app.include_router(audit_views.router)
     app.include_router(runbook_views.router)

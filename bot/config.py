@@ -3,6 +3,11 @@
 Precedence: explicit arguments > environment (``INCIDENT_BOT_*``, nested with ``__``) > YAML
 file (``--config PATH`` or ``INCIDENT_BOT_CONFIG``) > defaults. Nothing reads the environment
 at import time; ``load_settings`` is called by the CLI and passed to ``create_app``.
+
+Relative paths written in the YAML file (``runbooks_dir``, ``templates_dir``, a SQLite
+``database_url``) are relative to the file's folder, so a config works from any working
+directory; relative paths from the environment or the defaults are relative to the working
+directory. Every invalid field is reported at once, each naming where it was set.
 """
 
 from __future__ import annotations
@@ -15,14 +20,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
 
 from bot.alert.settings import AlertSettings
 from bot.chat.settings import SlackSettings
-from bot.errors import ConfigError
+from bot.config_problems import describe_validation_error
+from bot.errors import ConfigError, ConfigProblems, Problem
 from bot.permissions import PermissionSettings
 from bot.runbook.settings import RunbookSettings
 from integrations.settings import IntegrationsSettings
@@ -77,7 +84,7 @@ class Settings(BaseSettings):
     runbooks: RunbookSettings = RunbookSettings()
     alerts: AlertSettings = AlertSettings()
 
-    _yaml_file: ClassVar[Path | None] = None
+    _yaml_data: ClassVar[dict[str, Any] | None] = None
 
     @field_validator("log_level")
     @classmethod
@@ -112,43 +119,77 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if cls._yaml_file is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=cls._yaml_file))
+        if cls._yaml_data is not None:
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=cls._yaml_data))
         return tuple(sources)
 
 
-def _describe_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown setting"
-        lines.append(f"  {field}: {message}")
-    return "\n".join(lines)
+#: Settings holding a path: relative values in the YAML file are relative to its folder.
+_PATH_SETTINGS = ("runbooks_dir", "templates_dir")
+
+
+def _relative_to(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with relative paths anchored at ``folder`` (the config file's folder)."""
+    data = dict(data)
+    for key in _PATH_SETTINGS:
+        value = data.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            data[key] = str(folder / value)
+    url = data.get("database_url")
+    if isinstance(url, str) and url.startswith("sqlite"):
+        try:
+            parsed = make_url(url)
+        except Exception:  # an invalid URL is reported by validation, with its field
+            return data
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            if not Path(database).expanduser().is_absolute():
+                data["database_url"] = parsed.set(database=str(folder / database)).render_as_string(
+                    hide_password=False
+                )
+    return data
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(
+            f"config file {path.resolve()} {what}",
+            hint="check --config or INCIDENT_BOT_CONFIG (a YAML file, e.g. examples/config.yaml)",
+        )
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"config file {path} is not valid YAML{where}: {problem}", hint="fix the YAML syntax there"
+        ) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"config file {path} must hold a mapping of settings at top level",
+            hint="write `name: value` lines (see examples/config.yaml)",
+        )
+    return loaded
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
-    """Build settings from env + YAML; raise ConfigError naming the file and each bad field."""
+    """Build settings from env + YAML. A ConfigError names the file; invalid fields are
+    reported together as ConfigProblems, each with where it was set, the field and the fix."""
     path_text = config_file or os.environ.get("INCIDENT_BOT_CONFIG")
-    path = Path(path_text) if path_text else None
-    where = f"config file {path}" if path else "configuration"
-    if path is not None:
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist", hint="check --config")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of settings at top level")
+    path = Path(path_text).expanduser() if path_text else None
+    data = _relative_to(path.resolve().parent, _read_yaml(path)) if path is not None else None
 
     class _Loaded(Settings):
-        _yaml_file = path
+        _yaml_data = data
 
     try:
         return _Loaded(config_file=path, **overrides)
     except ValidationError as exc:
-        raise ConfigError(
-            f"invalid {where} (environment variables INCIDENT_BOT_* also apply):\n" + _describe_errors(exc)
-        ) from None
+        problems: list[Problem] = describe_validation_error(exc, data or {}, path, Settings)
+        raise ConfigProblems(problems) from None

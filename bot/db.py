@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, Table, create_engine, event, text
@@ -78,6 +79,29 @@ def async_url(url: str) -> URL:
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path of a SQLite database file (relative paths: the working directory);
+    None for PostgreSQL and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def describe_url(url: str) -> str:
+    """The database as messages name it: a SQLite file's absolute path, or a PostgreSQL URL
+    without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_file(url)
+        return f"SQLite {path}" if path else "in-memory SQLite"
+    shown = parsed.set(drivername=parsed.get_backend_name(), password=None, query={})
+    return f"PostgreSQL {shown.render_as_string(hide_password=True)}"
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -5,6 +5,7 @@ a hint that says what to check. Doors (REST, Slack, CLI) map the classes, never 
 
     IncidentBotError                     base: message, context, hint
     ├── ConfigError                      invalid settings or config file (CLI exit code 2)
+    │   └── ConfigProblems               several problems at once, one Problem per line
     ├── InputError                       a client sent something invalid (422)
     │   └── RunbookValidationError       a runbook file is invalid: file, step, field
     ├── AuthenticationError              no or bad credentials (401)
@@ -27,6 +28,7 @@ without parsing messages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -55,6 +57,28 @@ class IncidentBotError(Exception):
 
 class ConfigError(IncidentBotError):
     code = "config_error"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration mistake: where it is written, the field, what is wrong, the fix."""
+
+    where: str
+    field: str
+    what: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.where}: {self.field}: {self.what}" if self.field else f"{self.where}: {self.what}"
+        return f"{text}; {self.fix}" if self.fix else text
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found at once (start-up and ``config check`` list them all)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"the configuration has {len(problems)} problem(s)")
+        self.problems = problems
 
 
 class InputError(IncidentBotError):

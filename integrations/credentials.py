@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_core import PydanticCustomError
 
 from bot.errors import ConfigError
 
@@ -23,6 +24,17 @@ class SecretRef(BaseModel):
 
     env: str | None = None
     file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_inline(cls, data: Any) -> Any:
+        # The value itself is never echoed: it is the secret.
+        if isinstance(data, str | int | float):
+            raise PydanticCustomError(
+                "inline_secret",
+                "a secret is not written in the config itself",
+            )
+        return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:

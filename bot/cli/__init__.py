@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bot.cli import (
     alert_cmd,
+    config_cmd,
     db_cmd,
     incident_cmd,
     integrations_cmd,
@@ -16,6 +17,7 @@ from bot.cli import (
 )
 from bot.cli.common import app
 
+app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(incident_cmd.app, name="incident")

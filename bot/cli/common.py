@@ -1,4 +1,8 @@
-"""Shared CLI plumbing: the root app, --config, settings, error reporting, async runner."""
+"""Shared CLI plumbing: the root app, --config, settings, error reporting, async runner.
+
+Errors follow one rule for every command (``bot.cli.group``): an expected error is one line
+and exit code 2, an unexpected one a line naming a log file and exit code 3.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from bot import migrate
 from bot.auth.actor import Actor, cli_actor
+from bot.cli.group import EXPECTED_EXIT, BotGroup, flags, report
 from bot.config import Settings, load_settings
-from bot.db import Database
-from bot.errors import ConfigError, IncidentBotError
+from bot.db import Database, describe_url
+from bot.errors import ConfigError, IncidentBotError, NotFoundError, UnavailableError
 
 T = TypeVar("T")
 
@@ -24,6 +30,7 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 app = typer.Typer(
+    cls=BotGroup,
     name="incident-bot",
     help="Incident response and runbook automation for ML systems.",
     no_args_is_help=True,
@@ -35,6 +42,8 @@ app = typer.Typer(
 class State:
     config: Path | None = None
     user: str | None = None
+    #: The database the command opened, as messages name it.
+    database: str | None = None
 
 
 state = State()
@@ -51,9 +60,13 @@ def _root(
     user: Annotated[
         str | None, typer.Option("--as", help="Who you are, for the timeline and audit log.")
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an unexpected error here.")
+    ] = False,
 ) -> None:
     state.config = config
     state.user = user
+    flags.debug = debug
 
 
 def settings() -> Settings:
@@ -65,11 +78,9 @@ def actor() -> Actor:
 
 
 def fail(error: IncidentBotError) -> typer.Exit:
-    """Print an error without a traceback; exit 2 for configuration errors, else 1."""
-    err_console.print(f"[red]error:[/red] {error.message}", markup=True, soft_wrap=True)
-    if error.hint:
-        err_console.print(f"  hint: {error.hint}")
-    return typer.Exit(code=2 if isinstance(error, ConfigError) else 1)
+    """Print an expected error in one line (what, where, what to do); exit code 2."""
+    report(error)
+    return typer.Exit(code=EXPECTED_EXIT)
 
 
 def run(func: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
@@ -77,6 +88,8 @@ def run(func: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) 
     try:
         return asyncio.run(func(*args, **kwargs))
     except IncidentBotError as exc:
+        if state.database and isinstance(exc, NotFoundError | UnavailableError):
+            exc.message = f"{exc.message} (database: {state.database})"
         raise fail(exc) from None
 
 
@@ -93,8 +106,15 @@ def echo_err(text: str) -> None:
 
 @asynccontextmanager
 async def database() -> AsyncIterator[Database]:
-    """The configured database for one CLI command."""
-    db = Database(load().database_url)
+    """The configured database for one CLI command: it must exist with this version's schema
+    (only `serve` and `db upgrade` create one); the error says where the bot looked."""
+    url = load().database_url
+    try:
+        migrate.require_schema(url)
+    except IncidentBotError as exc:
+        raise fail(exc) from None
+    state.database = describe_url(url)
+    db = Database(url)
     try:
         yield db
     finally:

@@ -25,7 +25,12 @@ def _build() -> Integrations:
 @app.command("check")
 def check() -> None:
     """Ping every configured instance: reachability, authentication, version."""
-    integrations = _build()
+    if not check_and_print(_build()):
+        raise typer.Exit(1)
+
+
+def check_and_print(integrations: Integrations) -> bool:
+    """Run every instance's check, print a table; True when all are fine (or none exist)."""
 
     async def _check() -> list[CheckResult]:
         try:
@@ -36,7 +41,7 @@ def check() -> None:
     results = run(_check)
     if not results:
         console.print("no integration instances are configured (see docs/integrations/)")
-        return
+        return True
     table = Table("instance", "kind", "url", "reachable", "auth", "version", "problem")
     for r in results:
         auth = {True: "ok", False: "[red]refused[/red]", None: "—"}[r.authenticated]
@@ -50,8 +55,7 @@ def check() -> None:
             r.error or "",
         )
     console.print(table)
-    if not all(r.ok for r in results):
-        raise typer.Exit(1)
+    return all(r.ok for r in results)
 
 
 @app.command("actions")
