@@ -91,6 +91,7 @@ def is_up_to_date(url: str) -> bool:
 def require_schema(url: str) -> None:
     """The database exists and has this version's schema; otherwise an error that says where
     the bot looked and how to fix it. Creates nothing."""
+    _scripts()
     path = sqlite_file(url)
     if path is not None and not path.is_file():
         relative = not Path(make_url(url).database or "").expanduser().is_absolute()

@@ -77,6 +77,7 @@ class Source:
 def resolve_sources(settings: AlertSettings, base_dir: Path | None = None) -> dict[str, Source]:
     """Every configured source with its mapping loaded and its secrets readable (ConfigError)."""
     sources: dict[str, Source] = {}
+    refusing: list[str] = []
     for name, config in settings.sources.items():
         mapping: GenericMapping | None = None
         if isinstance(config.mapping, GenericMapping):
@@ -94,8 +95,10 @@ def resolve_sources(settings: AlertSettings, base_dir: Path | None = None) -> di
                 name,
             )
         elif config.auth is None:
-            log.info("alert source %r has no credential configured: it refuses every request", name)
+            refusing.append(name)
         sources[name] = Source(name=name, settings=config, mapping=mapping)
+    if refusing:
+        log.info("alert sources without a credential refuse every request: %s", ", ".join(refusing))
     return sources
 
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import actor, console, database, load, run
+from bot.errors import InputError
 from bot.incident import flows
 from bot.incident.domain import Role, Severity, Status
 from bot.incident.schemas import (
@@ -22,7 +23,7 @@ from bot.incident.schemas import (
 )
 from bot.postmortem.render import render_postmortem
 
-app = typer.Typer(help="Incidents: list, show, declare, update.", no_args_is_help=True)
+app = typer.Typer(help="Incidents: list, show, declare, acknowledge, update.", no_args_is_help=True)
 
 _SEV_STYLE = {"SEV1": "bold red", "SEV2": "red", "SEV3": "yellow", "SEV4": "cyan"}
 
@@ -130,6 +131,10 @@ def update(
     reason: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Change status, severity or title."""
+    if status is None and severity is None and title is None:
+        raise InputError(
+            f"nothing to change on {ref.upper()}", hint="give --status, --severity or --title (see --help)"
+        )
     body = IncidentUpdate(status=status, severity=severity, title=title, reason=reason)
 
     async def _update() -> IncidentOut:
@@ -138,6 +143,19 @@ def update(
 
     incident = run(_update)
     console.print(f"{incident.ref}: {incident.severity.value}, {incident.status.value}, {incident.title}")
+
+
+@app.command("ack")
+def ack(ref: Annotated[str, typer.Argument(help="INC-n")]) -> None:
+    """Acknowledge an incident: first response (stops the escalation of an unacknowledged one)."""
+
+    async def _ack() -> IncidentOut:
+        async with database() as db:
+            return await flows.acknowledge(db, ref, actor())
+
+    incident = run(_ack)
+    when = _when(incident.acknowledged_at)
+    console.print(f"{incident.ref} acknowledged ({when}); status {incident.status.value}")
 
 
 @app.command("note")

@@ -26,7 +26,7 @@ from bot.cli.common import load
 from bot.cli.config_cmd import preflight_or_fail
 from bot.cli.group import write_crash_log
 from bot.config import Settings
-from bot.db import describe_url
+from bot.db import describe_url, sqlite_file
 from bot.errors import ConfigError
 
 #: Webhook inbox commits and SQLite calls run in worker threads that hand the GIL back and
@@ -35,8 +35,9 @@ from bot.errors import ConfigError
 #: with 5 ms, 37 to 41 ms with 1 ms; docs/benchmarks.md).
 GIL_SWITCH_INTERVAL_S = 0.001
 
-#: Loggers too chatty at INFO for an operator (APScheduler: two lines per job run, every minute).
-QUIET_AT_INFO = ("apscheduler",)
+#: Loggers too chatty at INFO for an operator: APScheduler writes two lines per job run, every
+#: minute; Alembic four lines per start (the banner says what the migration did).
+QUIET_AT_INFO = ("apscheduler", "alembic")
 
 
 def configure_logging(level: str) -> None:
@@ -92,7 +93,20 @@ class OneLineStartupFailure:
         await self.app(scope, receive, one_line)
 
 
-def banner(settings: Settings, host: str, port: int) -> str:
+def upgrade_schema(url: str) -> str:
+    """Upgrade the schema; what happened, for the banner."""
+    path = sqlite_file(url)
+    before = migrate.current_revisions(url) if path is None or path.is_file() else set()
+    migrate.upgrade(url)
+    after = migrate.head_revisions()
+    if before == after:
+        return "schema up to date"
+    if not before:
+        return f"schema created ({', '.join(sorted(after))})"
+    return f"schema upgraded from {', '.join(sorted(before))} to {', '.join(sorted(after))}"
+
+
+def banner(settings: Settings, host: str, port: int, schema: str) -> str:
     local = host in ("0.0.0.0", "::", "")  # noqa: S104 - describing, not binding
     url = f"http://{'127.0.0.1' if local else host}:{port}"
     cli = f"incident-bot --config {settings.config_file.resolve()}" if settings.config_file else "incident-bot"
@@ -100,7 +114,7 @@ def banner(settings: Settings, host: str, port: int) -> str:
         [
             f"incident-bot {__version__} serving on {url}" + (" (all interfaces)" if local else ""),
             f"  API docs:  {url}/docs",
-            f"  database:  {describe_url(settings.database_url)}",
+            f"  database:  {describe_url(settings.database_url)} ({schema})",
             f"  next, in another terminal in this folder: {cli} token create me --scope admin",
             "  stop with Ctrl-C",
         ]
@@ -125,10 +139,11 @@ def register(app: typer.Typer) -> None:
         try:
             configure_logging(settings.log_level)
             if migrate_db and settings.auto_migrate:
-                migrate.upgrade(settings.database_url)
+                schema = upgrade_schema(settings.database_url)
             else:
                 migrate.require_schema(settings.database_url)
-            print(banner(settings, bind_host, bind_port), flush=True)
+                schema = "schema up to date"
+            print(banner(settings, bind_host, bind_port, schema), flush=True)
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
             config = uvicorn.Config(
                 OneLineStartupFailure(create_app(settings)),

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from bot.auth import service
 from bot.auth.service import Scope
-from bot.cli.common import actor, console, database, run
+from bot.cli.common import actor, console, database, err_console, run
 
 app = typer.Typer(help="API tokens (bearer, with scopes read/write/admin).", no_args_is_help=True)
 
@@ -19,7 +19,10 @@ def create(
     name: Annotated[str, typer.Argument(help="A name that says who uses the token.")],
     scope: Annotated[list[Scope], typer.Option("--scope", "-s", help="read, write or admin; repeatable.")],
 ) -> None:
-    """Create a token and print it once (only its hash is stored)."""
+    """Create a token and print it once (only its hash is stored).
+
+    The token alone goes to stdout, so `export TOKEN=$(incident-bot token create me -s write)`
+    works; what it is goes to stderr."""
 
     async def _create() -> str:
         async with database() as db, db.transaction() as session:
@@ -27,7 +30,9 @@ def create(
             return clear
 
     clear = run(_create)
-    console.print(f"token {name!r} ({', '.join(s.value for s in scope)}); it will not be shown again:")
+    err_console.print(
+        f"token {name!r} ({', '.join(s.value for s in scope)}); it will not be shown again:", markup=False
+    )
     print(clear)
 
 

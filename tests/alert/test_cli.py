@@ -74,7 +74,7 @@ def test_silence_create_list_expire(db_path: Path) -> None:
     code, out = invoke("silence", "expire", "1")
     assert code == 0 and "silence 1 expired" in out
     code, out = invoke("silence", "expire", "1")
-    assert code == 1 and "already expired" in out
+    assert code == 2 and "already expired" in out
     code, out = invoke("silence", "list")
     assert "rolling back" not in out
     code, out = invoke("silence", "list", "--all")
@@ -85,7 +85,7 @@ def test_silence_create_list_expire(db_path: Path) -> None:
 
 def test_silence_create_refuses_bad_input(db_path: Path) -> None:
     code, out = invoke("silence", "create", "--match", "model!=x", "--duration", "1h", "--reason", "r")
-    assert code == 1 and "would silence every alert" in out
+    assert code == 2 and "would silence every alert" in out
     code, out = invoke("silence", "create", "--match", "model=x", "--duration", "soon", "--reason", "r")
     assert code == 2 and "not a duration" in out
 
@@ -96,7 +96,7 @@ def test_alert_inbox_and_filters(db_path: Path) -> None:
     code, out = invoke("alert", "list", "--status", "burning")
     assert code == 2
     code, out = invoke("alert", "list", "--incident", "nope")
-    assert code == 1 and "not an incident reference" in out
+    assert code == 2 and "not an incident reference" in out
 
 
 @pytest.mark.parametrize(

@@ -232,7 +232,7 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
     code, out = cli("runbook", "run", "rollback-model", "--incident", "INC-1", "--dry-run")
     assert code == 0 and "alias champion of fraud: v7 → v6" in out and "starts without approval" in out, out
     code, out = cli("runbook", "run", "rollback-model", "--incident", "INC-1")
-    assert code == 1 and "carol may not run runbook rollback-model" in out
+    assert code == 2 and "carol may not run runbook rollback-model" in out
     assert cli("incident", "assign", "INC-1", "commander", "carol")[0] == 0
     code, out = cli(
         "runbook", "run", "rollback-model", "--incident", "INC-1", "--input", "max_error_rate=0.5"
@@ -247,9 +247,9 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
     code, out = cli("runbook", "run", "disable-naive-fallback", "--incident", "INC-1")
     assert code == 0 and "RUN-2" in out and "awaits 1 approval(s)" in out, out
     code, out = cli("runbook", "approve", "RUN-2")
-    assert code == 1 and "four eyes" in out
+    assert code == 2 and "four eyes" in out
     code, out = cli("--as", "dave", "runbook", "approve", "RUN-2")
-    assert code == 1 and "dave may not approve RUN-2" in out
+    assert code == 2 and "dave may not approve RUN-2" in out
     code, out = cli("runbook", "deny", "RUN-2", "--reason", "the primary is still broken")
     assert code == 1 and "RUN-2 disable-naive-fallback on INC-1: cancelled" in out  # carol is an approver
     assert "ended: denied by carol" in out and "the primary is still broken" in out
@@ -259,8 +259,8 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
     assert code == 1 and "RUN-3 pause-retraining on INC-1: cancelled" in out
     assert "paused:retrain-fraud" not in fraud.values
     code, out = cli("runbook", "runs", "RUN-7")
-    assert code == 1 and "run RUN-7 does not exist" in out
+    assert code == 2 and "run RUN-7 does not exist" in out
     code, out = cli("runbook", "run", "pause-retraining", "--incident", "INC-1", "--input", "schedule")
-    assert code == 1 and "--input 'schedule' must look like name=value" in out
+    assert code == 2 and "--input 'schedule' must look like name=value" in out
     code, out = cli("runbook", "show", "nope")
-    assert code == 1 and "runbook 'nope' does not exist" in out
+    assert code == 2 and "runbook 'nope' does not exist" in out
