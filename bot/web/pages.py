@@ -2,8 +2,10 @@
 
 Swagger UI (``/docs``) and ReDoc (``/redoc``) load their scripts and styles from
 ``/static/docs/``, which serves the assets shipped in the ``fastapi-offline`` package (MIT;
-Swagger UI is Apache-2.0, ReDoc MIT): the docs work on a network without internet access, and
-the pages reference no other origin (no CDN, no web fonts).
+Swagger UI is Apache-2.0, ReDoc MIT): the docs work on a network without internet access.
+The pages reference no other origin (no CDN, no web fonts, no Swagger validator badge), and a
+Content-Security-Policy keeps the browser from contacting one anyway (ReDoc's footer would
+fetch its vendor's logo).
 """
 
 from __future__ import annotations
@@ -11,13 +13,24 @@ from __future__ import annotations
 from html import escape
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+    swagger_ui_default_parameters,
+)
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from bot import __version__
 
 STATIC_URL = "/static/docs"
+#: Only the bot itself; inline scripts and styles are how both UIs start; ReDoc's search runs
+#: in a worker made from a blob.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
 DOCS_URL = "/docs"
 REDOC_URL = "/redoc"
 
@@ -68,20 +81,29 @@ def install_pages(app: FastAPI) -> None:
         version=escape(__version__), docs=DOCS_URL, redoc=REDOC_URL, static=STATIC_URL
     ).encode()
 
+    def own_origin_only(response: HTMLResponse) -> HTMLResponse:
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+        return response
+
+    # The validator badge would send the spec's URL to validator.swagger.io.
+    swagger_parameters = {**swagger_ui_default_parameters, "validatorUrl": None, **(app.swagger_ui_parameters or {})}
+
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
-        return HTMLResponse(home)
+        return own_origin_only(HTMLResponse(home))
 
     @app.get(DOCS_URL, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} API",
-            swagger_js_url=f"{STATIC_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{STATIC_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{STATIC_URL}/favicon.png",
-            oauth2_redirect_url=oauth2_redirect_url,
-            swagger_ui_parameters=app.swagger_ui_parameters,
+        return own_origin_only(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} API",
+                swagger_js_url=f"{STATIC_URL}/swagger-ui-bundle.js",
+                swagger_css_url=f"{STATIC_URL}/swagger-ui.css",
+                swagger_favicon_url=f"{STATIC_URL}/favicon.png",
+                oauth2_redirect_url=oauth2_redirect_url,
+                swagger_ui_parameters=swagger_parameters,
+            )
         )
 
     @app.get(oauth2_redirect_url, include_in_schema=False)
@@ -90,10 +112,12 @@ def install_pages(app: FastAPI) -> None:
 
     @app.get(REDOC_URL, include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} API reference",
-            redoc_js_url=f"{STATIC_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{STATIC_URL}/favicon.png",
-            with_google_fonts=False,
+        return own_origin_only(
+            get_redoc_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} API reference",
+                redoc_js_url=f"{STATIC_URL}/redoc.standalone.js",
+                redoc_favicon_url=f"{STATIC_URL}/favicon.png",
+                with_google_fonts=False,
+            )
         )
