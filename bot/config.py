@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from bot.alert.settings import AlertSettings
 from bot.chat.settings import SlackSettings
 from bot.config_problems import describe_validation_error
-from bot.errors import ConfigError, ConfigProblems, Problem
+from bot.errors import ConfigError, InvalidConfigError, Problem
 from bot.permissions import PermissionSettings
 from bot.runbook.settings import RunbookSettings
 from integrations.settings import IntegrationsSettings
@@ -141,12 +141,12 @@ def _relative_to(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
             parsed = make_url(url)
         except Exception:  # an invalid URL is reported by validation, with its field
             return data
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            if not Path(database).expanduser().is_absolute():
-                data["database_url"] = parsed.set(database=str(folder / database)).render_as_string(
-                    hide_password=False
-                )
+        database = parsed.database or ""
+        relative = not Path(database).expanduser().is_absolute()
+        if database and database != ":memory:" and not database.startswith("file:") and relative:
+            data["database_url"] = parsed.set(database=str(folder / database)).render_as_string(
+                hide_password=False
+            )
     return data
 
 
@@ -180,7 +180,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
     """Build settings from env + YAML. A ConfigError names the file; invalid fields are
-    reported together as ConfigProblems, each with where it was set, the field and the fix."""
+    reported together as InvalidConfigError, each with where it was set, the field and the fix."""
     path_text = config_file or os.environ.get("INCIDENT_BOT_CONFIG")
     path = Path(path_text).expanduser() if path_text else None
     data = _relative_to(path.resolve().parent, _read_yaml(path)) if path is not None else None
@@ -192,4 +192,4 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         return _Loaded(config_file=path, **overrides)
     except ValidationError as exc:
         problems: list[Problem] = describe_validation_error(exc, data or {}, path, Settings)
-        raise ConfigProblems(problems) from None
+        raise InvalidConfigError(problems) from None

@@ -75,9 +75,9 @@ def _written_path(loc: Sequence[str | int], data: Any) -> list[str | int]:
     current: Any = data
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and -len(current) <= part < len(current):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and -len(current) <= part < len(current)
+        if in_dict or in_list:
             current = current[part]
         elif not last and (_is_type_name(part) or (isinstance(current, dict) and part in current.values())):
             continue  # a union member's name, or a discriminator's value (``basic``)

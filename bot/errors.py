@@ -5,7 +5,7 @@ a hint that says what to check. Doors (REST, Slack, CLI) map the classes, never 
 
     IncidentBotError                     base: message, context, hint
     ├── ConfigError                      invalid settings or config file (CLI exit code 2)
-    │   └── ConfigProblems               several problems at once, one Problem per line
+    │   └── InvalidConfigError           several problems at once, one Problem per line
     ├── InputError                       a client sent something invalid (422)
     │   └── RunbookValidationError       a runbook file is invalid: file, step, field
     ├── AuthenticationError              no or bad credentials (401)
@@ -73,7 +73,7 @@ class Problem:
         return f"{text}; {self.fix}" if self.fix else text
 
 
-class ConfigProblems(ConfigError):
+class InvalidConfigError(ConfigError):
     """Every problem found at once (start-up and ``config check`` list them all)."""
 
     def __init__(self, problems: list[Problem]) -> None:

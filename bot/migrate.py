@@ -41,7 +41,8 @@ def _scripts() -> ScriptDirectory:
     if not (MIGRATIONS_DIR / "versions").is_dir():
         raise ConfigError(
             f"this installation of incident-bot is incomplete: no migrations in {MIGRATIONS_DIR}",
-            hint="reinstall it (pip install --force-reinstall incident-bot, or `pip install .` in a checkout)",
+            hint="reinstall it (pip install --force-reinstall incident-bot, "
+            "or `pip install .` in a checkout)",
         )
     return ScriptDirectory.from_config(alembic_config("sqlite://"))
 

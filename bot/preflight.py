@@ -78,7 +78,10 @@ def _secrets(settings: Settings, report: Report) -> set[str]:
         if ref.env is not None:
             value = os.environ.get(ref.env)
             if value is None:
-                what, fix = f"environment variable {ref.env} is not set", f"set {ref.env} in the bot's environment"
+                what, fix = (
+                    f"environment variable {ref.env} is not set",
+                    f"set {ref.env} in the bot's environment",
+                )
             elif not value.strip():
                 what, fix = f"environment variable {ref.env} is empty", f"give {ref.env} the secret's value"
             else:
@@ -105,7 +108,8 @@ def _slack(settings: Settings, report: Report) -> None:
                 Problem(
                     origin(settings, "slack", "bot_token"),
                     "slack.signing_secret",
-                    "the bot posts to Slack but takes no commands or buttons (no signing secret, no app token)",
+                    "the bot posts to Slack but takes no commands or buttons "
+                    "(no signing secret, no app token)",
                     "set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)",
                 )
             )
@@ -127,7 +131,10 @@ def _slack(settings: Settings, report: Report) -> None:
 def _folders(settings: Settings, report: Report) -> bool:
     """Content folders present; False when the runbooks folder is missing."""
     ok = True
-    for name, folder in (("runbooks_dir", settings.runbooks_path), ("templates_dir", settings.templates_path)):
+    for name, folder in (
+        ("runbooks_dir", settings.runbooks_path),
+        ("templates_dir", settings.templates_path),
+    ):
         if not folder.is_dir():
             what = "is a file, not a folder" if folder.exists() else "does not exist"
             report.problems.append(
@@ -172,11 +179,11 @@ def _runbooks(settings: Settings, report: Report) -> set[str]:
         for error in file.errors:
             place = ", ".join(f"{k} {error.context[k]}" for k in ("step", "field") if error.context.get(k))
             what = error.message
-            prefix = ", ".join(f"{k} {error.context[k]}" for k in ("file", "step", "field") if error.context.get(k))
-            what = what.removeprefix(f"{prefix}: ")
-            report.problems.append(
-                Problem(str(file.path), place, what, error.hint or "see docs/runbooks.md")
+            prefix = ", ".join(
+                f"{k} {error.context[k]}" for k in ("file", "step", "field") if error.context.get(k)
             )
+            what = what.removeprefix(f"{prefix}: ")
+            report.problems.append(Problem(str(file.path), place, what, error.hint or "see docs/runbooks.md"))
     report.checked.append(f"runbooks: {len(names)} valid in {settings.runbooks_path}")
     return names
 
@@ -185,7 +192,9 @@ def _routes(settings: Settings, runbooks: set[str], report: Report) -> None:
     """Routes name runbooks that exist."""
     rules = [*settings.alerts.routes, settings.alerts.default_route]
     for index, rule in enumerate(rules):
-        field_base = f"alerts.routes[{index}]" if index < len(settings.alerts.routes) else "alerts.default_route"
+        field_base = (
+            f"alerts.routes[{index}]" if index < len(settings.alerts.routes) else "alerts.default_route"
+        )
         named = [(f"{field_base}.runbooks", n) for n in rule.runbooks]
         named += [(f"{field_base}.auto_run[{i}].runbook", a.runbook) for i, a in enumerate(rule.auto_run)]
         for field_name, name in named:
@@ -224,7 +233,8 @@ def _sources(settings: Settings, report: Report) -> None:
             )
     accepting = [n for n, s in settings.alerts.sources.items() if s.auth is not None or s.unauthenticated]
     report.checked.append(
-        "alert sources accepting webhooks: " + (", ".join(sorted(accepting)) or "none (no credential configured)")
+        "alert sources accepting webhooks: "
+        + (", ".join(sorted(accepting)) or "none (no credential configured)")
     )
 
 

@@ -19,8 +19,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.cli import serve_cmd
+from bot.cli import app, serve_cmd
 from bot.incident import flows
 from tests.system.servers import free_port, wait_http
 
@@ -99,7 +98,13 @@ def test_token_alone_goes_to_stdout(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [("incident", "list"), ("token", "list"), ("incident", "show", "INC-1"), ("alert", "list"), ("db", "current")],
+    [
+        ("incident", "list"),
+        ("token", "list"),
+        ("incident", "show", "INC-1"),
+        ("alert", "list"),
+        ("db", "current"),
+    ],
 )
 def test_commands_never_create_a_database(tmp_path: Path, args: tuple[str, ...]) -> None:
     proc = bot(*args, cwd=tmp_path)
@@ -116,9 +121,9 @@ def test_database_without_schema_says_what_to_do(tmp_path: Path) -> None:
     proc = bot("incident", "list", cwd=tmp_path, env={"INCIDENT_BOT_DATABASE_URL": "sqlite:///empty.db"})
     assert proc.returncode == 2
     assert proc.stderr == (
-        f"error: the database SQLite {tmp_path / 'empty.db'} has no incident-bot schema; run `incident-bot db "
-        "upgrade` to create it, or point at it with INCIDENT_BOT_DATABASE_URL=sqlite:////path/to/incident-bot.db "
-        "(or database_url in a --config file)\n"
+        f"error: the database SQLite {tmp_path / 'empty.db'} has no incident-bot schema; "
+        "run `incident-bot db upgrade` to create it, or point at it with "
+        "INCIDENT_BOT_DATABASE_URL=sqlite:////path/to/incident-bot.db (or database_url in a --config file)\n"
     )
     (tmp_path / "junk.db").write_text("not a database at all, but long enough to be read as one" * 100)
     proc = bot("incident", "list", cwd=tmp_path, env={"INCIDENT_BOT_DATABASE_URL": "sqlite:///junk.db"})
@@ -134,7 +139,8 @@ def test_invalid_config_exits_2_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         "error: the configuration has 1 problem(s):",
-        f"  {cfg}: port: should be a valid integer, unable to parse string as an integer; write a whole number",
+        f"  {cfg}: port: should be a valid integer, unable to parse string as an integer; "
+        "write a whole number",
     ]
 
 
@@ -259,8 +265,8 @@ def test_serve_refuses_a_busy_port_before_migrating(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and out == ""
     assert err == (
-        f"error: port {port} on 127.0.0.1 is already in use (another incident-bot serve?); stop that process, "
-        "or choose another port with --port or INCIDENT_BOT_PORT\n"
+        f"error: port {port} on 127.0.0.1 is already in use (another incident-bot serve?); "
+        "stop that process, or choose another port with --port or INCIDENT_BOT_PORT\n"
     )
     assert not (tmp_path / "incident-bot.db").exists()  # nothing migrated
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import DEFAULT_RUNBOOKS_DIR, load_settings
-from bot.errors import ConfigError, ConfigProblems
+from bot.errors import ConfigError, InvalidConfigError
 
 
 def test_defaults_are_embedded_sqlite() -> None:
@@ -33,7 +33,10 @@ def test_yaml_and_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("port: abc\n", "port: should be a valid integer, unable to parse string as an integer; write a whole"),
+        (
+            "port: abc\n",
+            "port: should be a valid integer, unable to parse string as an integer; write a whole",
+        ),
         ("api:\n  max_page_size: 0\n", "api.max_page_size: should be greater than or equal to 1; see the"),
         ("colour: blue\n", "colour: unknown setting; remove it or check its spelling"),
         ("databse_url: sqlite:///x.db\n", "databse_url: unknown setting; did you mean database_url?"),
@@ -44,7 +47,7 @@ def test_yaml_and_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_invalid_config_names_file_field_and_fix(tmp_path: Path, content: str, expected: str) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(content)
-    with pytest.raises(ConfigProblems) as err:
+    with pytest.raises(InvalidConfigError) as err:
         load_settings(cfg)
     lines = [p.line() for p in err.value.problems]
     assert len(lines) == 1, lines
@@ -73,7 +76,7 @@ def test_every_invalid_field_is_reported_at_once(tmp_path: Path, monkeypatch: py
         "      auth: {type: basic, username: am, password: hunter2}\n"
     )
     monkeypatch.setenv("INCIDENT_BOT_API__MAX_PAGE_SIZE", "0")
-    with pytest.raises(ConfigProblems) as err:
+    with pytest.raises(InvalidConfigError) as err:
         load_settings(cfg)
     lines = {p.field: p.line() for p in err.value.problems}
     assert set(lines) == {"port", "api.max_page_size", "alerts.sources.alertmanager.auth.password"}

@@ -77,8 +77,8 @@ def test_missing_folders_and_template(tmp_path: Path, monkeypatch: pytest.Monkey
     assert found == [
         f"environment variable INCIDENT_BOT_RUNBOOKS_DIR: runbooks_dir: {tmp_path / 'nowhere'} does not "
         "exist; create it, or point runbooks_dir at an existing folder (unset: the shipped defaults)",
-        f"environment variable INCIDENT_BOT_TEMPLATES_DIR: templates_dir: {tmp_path} has no postmortem.md.j2; "
-        f"copy the shipped one from {DEFAULT_TEMPLATES_DIR / 'postmortem.md.j2'}",
+        f"environment variable INCIDENT_BOT_TEMPLATES_DIR: templates_dir: {tmp_path} has no "
+        f"postmortem.md.j2; copy the shipped one from {DEFAULT_TEMPLATES_DIR / 'postmortem.md.j2'}",
     ]
 
 
@@ -97,12 +97,16 @@ def test_invalid_runbooks_and_routes_to_unknown_runbooks(tmp_path: Path) -> None
     )
     found = lines(preflight.check(load_settings(cfg)))
     assert len(found) == 3, found
-    assert found[0].startswith(f"{folder / 'broken.yaml'}: step go, field action: unknown action 'registry.nope'")
+    assert found[0].startswith(
+        f"{folder / 'broken.yaml'}: step go, field action: unknown action 'registry.nope'"
+    )
     assert found[1] == (
         f"{cfg}: alerts.routes[0].runbooks: no valid runbook named 'broken' in {folder}; use one of: "
         "disable-naive-fallback, enable-naive-fallback, pause-retraining, resume-retraining, rollback-model"
     )
-    assert found[2].startswith(f"{cfg}: alerts.routes[0].auto_run[0].runbook: no valid runbook named 'missing'")
+    assert found[2].startswith(
+        f"{cfg}: alerts.routes[0].auto_run[0].runbook: no valid runbook named 'missing'"
+    )
 
 
 def test_half_configured_slack_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,7 +150,9 @@ def test_config_check_connect_reaches_database_and_integrations(
     monkeypatch.setenv("INCIDENT_BOT_DATABASE_URL", f"sqlite:///{tmp_path / 'bot.db'}")
     port = free_port()  # nothing listens there
     cfg = tmp_path / "bot.yaml"
-    cfg.write_text(f"integrations:\n  metrics:\n    prom: {{kind: prometheus, url: 'http://127.0.0.1:{port}'}}\n")
+    cfg.write_text(
+        f"integrations:\n  metrics:\n    prom: {{kind: prometheus, url: 'http://127.0.0.1:{port}'}}\n"
+    )
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     result = runner.invoke(app, ["--config", str(cfg), "config", "check", "--connect"])
     assert result.exit_code == 1, result.output

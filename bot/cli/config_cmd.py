@@ -12,7 +12,7 @@ from bot.cli.common import fail, load
 from bot.cli.integrations_cmd import check_and_print
 from bot.config import Settings
 from bot.db import describe_url, sqlite_file
-from bot.errors import ConfigProblems, IncidentBotError
+from bot.errors import IncidentBotError, InvalidConfigError
 from integrations.wiring import build_integrations
 
 app = typer.Typer(help="Configuration: check it before you start the bot.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def preflight_or_fail(settings: Settings) -> preflight.Report:
     for warning in report.warnings:
         sys.stderr.write(f"warning: {warning.line()}\n")
     if report.problems:
-        raise fail(ConfigProblems(report.problems))
+        raise fail(InvalidConfigError(report.problems))
     return report
 
 

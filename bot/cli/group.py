@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from bot import __version__
-from bot.errors import ConfigProblems, IncidentBotError, InputError
+from bot.errors import IncidentBotError, InputError, InvalidConfigError
 
 EXPECTED_EXIT = 2
 UNEXPECTED_EXIT = 3
@@ -53,7 +53,7 @@ def _one_line(text: str) -> str:
 
 def report(error: IncidentBotError) -> None:
     """Print an expected error: one line (a configuration report: one line per problem)."""
-    if isinstance(error, ConfigProblems):
+    if isinstance(error, InvalidConfigError):
         sys.stderr.write(f"error: {error.message}:\n")
         for problem in error.problems:
             sys.stderr.write(f"  {_one_line(problem.line())}\n")
@@ -69,7 +69,9 @@ def input_error(exc: ValidationError) -> InputError:
     parts = []
     for err in exc.errors(include_url=False):
         field = ".".join(str(p) for p in err["loc"] if isinstance(p, str | int))
-        message = str(err.get("ctx", {}).get("error", err["msg"])) if err["type"] == "value_error" else err["msg"]
+        message = (
+            str(err.get("ctx", {}).get("error", err["msg"])) if err["type"] == "value_error" else err["msg"]
+        )
         message = message.removeprefix("Value error, ")
         parts.append(f"{field}: {message[:1].lower()}{message[1:]}" if field else message)
     return InputError("invalid input: " + "; ".join(parts), hint="see the command's --help")

@@ -43,7 +43,9 @@ QUIET_AT_INFO = ("apscheduler", "alembic")
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in QUIET_AT_INFO:
-        logging.getLogger(name).setLevel(level if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level)))
+        logging.getLogger(name).setLevel(
+            level if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
+        )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -109,7 +111,9 @@ def upgrade_schema(url: str) -> str:
 def banner(settings: Settings, host: str, port: int, schema: str) -> str:
     local = host in ("0.0.0.0", "::", "")  # noqa: S104 - describing, not binding
     url = f"http://{'127.0.0.1' if local else host}:{port}"
-    cli = f"incident-bot --config {settings.config_file.resolve()}" if settings.config_file else "incident-bot"
+    cli = (
+        f"incident-bot --config {settings.config_file.resolve()}" if settings.config_file else "incident-bot"
+    )
     return "\n".join(
         [
             f"incident-bot {__version__} serving on {url}" + (" (all interfaces)" if local else ""),

@@ -59,7 +59,8 @@ This server has no web console yet: use the API or the command line.</p>
   <li><a href="{docs}">Interactive API docs (Swagger UI)</a> and <a href="{redoc}">reference (ReDoc)</a></li>
   <li><a href="/openapi.json">OpenAPI document</a></li>
   <li>Every <code>/api/v1</code> call needs <code>Authorization: Bearer &lt;token&gt;</code></li>
-  <li>Health: <a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>, metrics: <a href="/metrics">/metrics</a></li>
+  <li>Health: <a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>,
+      metrics: <a href="/metrics">/metrics</a></li>
 </ul>
 <h2>Command line</h2>
 <p>In a terminal where incident-bot is installed, in the folder the bot runs in (or with the same
@@ -86,7 +87,11 @@ def install_pages(app: FastAPI) -> None:
         return response
 
     # The validator badge would send the spec's URL to validator.swagger.io.
-    swagger_parameters = {**swagger_ui_default_parameters, "validatorUrl": None, **(app.swagger_ui_parameters or {})}
+    swagger_parameters = {
+        **swagger_ui_default_parameters,
+        "validatorUrl": None,
+        **(app.swagger_ui_parameters or {}),
+    }
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:

@@ -1,9 +1,11 @@
 """Start real servers (MLflow, Prometheus, Alertmanager, Airflow, ...) for system tests.
 
 Each server that comes from PyPI runs from its own virtual environment, created on first
-use and cached between runs (their pins conflict with ours and with each other). The cache
-lives in ``$INCIDENT_BOT_TEST_CACHE`` or ``~/.cache/incident-bot-tests``; a file lock keeps
-two test runs from building the same environment at once.
+use and cached between runs (their pins conflict with ours and with each other), installed
+with the exact versions of ``tests/system/constraints/<name>.txt`` (refreshed by
+``.ci/refresh-constraints``). The cache lives in ``$INCIDENT_BOT_TEST_CACHE`` or
+``~/.cache/incident-bot-tests``; a file lock keeps two test runs from building the same
+environment at once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import httpx
 
 CACHE = Path(os.environ.get("INCIDENT_BOT_TEST_CACHE", Path.home() / ".cache" / "incident-bot-tests"))
+CONSTRAINTS = Path(__file__).resolve().parent / "constraints"
 
 
 def free_port() -> int:
@@ -32,8 +35,11 @@ def free_port() -> int:
 
 
 def ensure_venv(name: str, requirements: Sequence[str], python: str | None = None) -> Path:
-    """Return the bin/ folder of a cached venv holding exactly ``requirements``."""
-    digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:12]
+    """Return the bin/ folder of a cached venv holding exactly ``requirements``, at the versions
+    pinned in ``constraints/<name>.txt`` (a new pin file makes a new environment)."""
+    pins = CONSTRAINTS / f"{name}.txt"
+    pinned = pins.read_text() if pins.is_file() else ""
+    digest = hashlib.sha256("\n".join([*requirements, pinned]).encode()).hexdigest()[:12]
     venv = CACHE / "venvs" / f"{name}-{digest}"
     CACHE.mkdir(parents=True, exist_ok=True)
     lock_path = CACHE / f"{name}.lock"
@@ -45,7 +51,8 @@ def ensure_venv(name: str, requirements: Sequence[str], python: str | None = Non
             subprocess.run([python or sys.executable, "-m", "venv", str(venv)], check=True)
             pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
             subprocess.run([*pip, "--upgrade", "pip"], check=True, stdin=subprocess.DEVNULL)
-            subprocess.run([*pip, *requirements], check=True, stdin=subprocess.DEVNULL)
+            constrained = ["--constraint", str(pins)] if pinned else []
+            subprocess.run([*pip, *constrained, *requirements], check=True, stdin=subprocess.DEVNULL)
             marker.write_text("\n".join(requirements))
     return venv / "bin"
 
