@@ -141,7 +141,7 @@ def _folders(settings: Settings, report: Report) -> bool:
                 Problem(
                     origin(settings, name),
                     name,
-                    f"{folder} {what}",
+                    f"{folder.absolute()} {what}",
                     f"create it, or point {name} at an existing folder (unset: the shipped defaults)",
                 )
             )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -11,12 +12,14 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 from bot.cli import app, serve_cmd
@@ -152,6 +155,11 @@ def test_usage_mistakes_are_one_line(tmp_path: Path) -> None:
     )
     proc = bot("incident", "list", "--limit", "0", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--limit" in proc.stderr
+    proc = bot("incident", "list", "--status", "bogus", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        "error: Invalid value for '--status': 'bogus' is not"
+    )
+    assert "Value error" not in proc.stderr
 
 
 def test_unexpected_error_names_its_log_file(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -319,3 +327,42 @@ def test_serve_on_a_broken_install_is_one_line(tmp_path: Path) -> None:
             f"{site / 'bot' / 'migrations'}; reinstall it (pip install --force-reinstall incident-bot, or "
             "`pip install .` in a checkout)\n"
         )
+
+
+def test_runbook_list_refuses_a_missing_folder(tmp_path: Path) -> None:
+    proc = bot("runbook", "list", cwd=tmp_path, env={"INCIDENT_BOT_RUNBOOKS_DIR": "my-runbooks"})
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (
+        f"error: the runbooks folder {tmp_path / 'my-runbooks'} does not exist; "
+        "create it, or point runbooks_dir (--config, INCIDENT_BOT_RUNBOOKS_DIR) at your runbooks\n"
+    )
+
+
+async def test_a_failing_start_up_is_one_log_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What uvicorn logs when the app's lifespan fails: one line naming the traceback's file."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        raise RuntimeError("the outbox worker could not start")
+        yield
+
+    app = serve_cmd.OneLineStartupFailure(Starlette(lifespan=lifespan))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    with pytest.raises(RuntimeError):
+        await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    [failed] = sent
+    assert failed["type"] == "lifespan.startup.failed"
+    match = re.fullmatch(
+        r"start-up failed: RuntimeError: the outbox worker could not start; the traceback is in (\S+)",
+        failed["message"],
+    )
+    assert match, failed["message"]
+    assert "Traceback" in Path(match.group(1)).read_text()  # noqa: ASYNC240 - a test reading a log

@@ -134,7 +134,8 @@ class BotGroup(TyperGroup):
             if type(exc).__name__ != "NoArgsIsHelpError":  # the help is the answer
                 ctx = getattr(exc, "ctx", None)
                 where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
-                sys.stderr.write(f"error: {_one_line(exc.format_message()).rstrip('.')}{where}\n")
+                message = _one_line(exc.format_message()).replace("Value error, ", "").rstrip(".")
+                sys.stderr.write(f"error: {message}{where}\n")
             sys.exit(code)
         sys.exit(result if isinstance(result, int) else 0)
 

@@ -59,6 +59,11 @@ def list_() -> None:
     """List the runbooks of the runbooks folder (invalid files too)."""
     runtime = _offline()
     catalog = runtime.runbook_catalog
+    if not catalog.folder.is_dir():
+        raise ConfigError(
+            f"the runbooks folder {catalog.folder.absolute()} does not exist",
+            hint="create it, or point runbooks_dir (--config, INCIDENT_BOT_RUNBOOKS_DIR) at your runbooks",
+        )
     table = Table("name", "title", "owner", "steps", "approval", title=str(catalog.folder))
     invalid = 0
     for report in catalog.reports():

@@ -147,10 +147,11 @@ def register(app: typer.Typer) -> None:
             else:
                 migrate.require_schema(settings.database_url)
                 schema = "schema up to date"
+            web_app = OneLineStartupFailure(create_app(settings))
             print(banner(settings, bind_host, bind_port, schema), flush=True)
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
             config = uvicorn.Config(
-                OneLineStartupFailure(create_app(settings)),
+                web_app,
                 log_level=settings.log_level.lower(),
                 # Access lines are INFO: above that level they would be dropped, but uvicorn would
                 # still build each one (path quoting, client address) on every request.
