@@ -107,6 +107,8 @@ def test_token_alone_goes_to_stdout(tmp_path: Path) -> None:
         ("incident", "show", "INC-1"),
         ("alert", "list"),
         ("db", "current"),
+        ("runbook", "run", "rollback-model", "--incident", "INC-1", "--dry-run"),
+        ("runbook", "runs"),
     ],
 )
 def test_commands_never_create_a_database(tmp_path: Path, args: tuple[str, ...]) -> None:

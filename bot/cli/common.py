@@ -104,16 +104,22 @@ def echo_err(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
-@asynccontextmanager
-async def database() -> AsyncIterator[Database]:
-    """The configured database for one CLI command: it must exist with this version's schema
-    (only `serve` and `db upgrade` create one); the error says where the bot looked."""
-    url = load().database_url
+def require_database(url: str) -> None:
+    """The database exists with this version's schema (only `serve` and `db upgrade` create
+    one); otherwise one line saying where the bot looked and how to point at the right one."""
     try:
         migrate.require_schema(url)
     except IncidentBotError as exc:
         raise fail(exc) from None
     state.database = describe_url(url)
+
+
+@asynccontextmanager
+async def database() -> AsyncIterator[Database]:
+    """The configured database for one CLI command: it must exist with this version's schema
+    (only `serve` and `db upgrade` create one); the error says where the bot looked."""
+    url = load().database_url
+    require_database(url)
     db = Database(url)
     try:
         yield db

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import actor, console, err_console, fail, load, run
+from bot.cli.common import actor, console, err_console, fail, load, require_database, run
 from bot.config import Settings
 from bot.errors import ConfigError, IncidentBotError, InputError
 from bot.runbook import flows
@@ -35,9 +35,12 @@ def _default_runtime(settings: Settings) -> Runtime:
 build_runtime: Callable[[Settings], Runtime] = _default_runtime
 
 
-def _runtime() -> Runtime:
+def _runtime(*, needs_database: bool = True) -> Runtime:
+    settings = load()
+    if needs_database:
+        require_database(settings.database_url)
     try:
-        return build_runtime(load())
+        return build_runtime(settings)
     except ConfigError as exc:
         raise fail(exc) from None
 
@@ -49,7 +52,7 @@ async def _close(runtime: Runtime) -> None:
 
 def _offline() -> Runtime:
     """For commands that only read runbook files: settings and action registry, clients closed."""
-    runtime = _runtime()
+    runtime = _runtime(needs_database=False)
     run(_close, runtime)
     return runtime
 
