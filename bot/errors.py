@@ -77,7 +77,8 @@ class InvalidConfigError(ConfigError):
     """Every problem found at once (start-up and ``config check`` list them all)."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"the configuration has {len(problems)} problem(s)")
+        self.summary = f"the configuration has {len(problems)} problem(s)"
+        super().__init__("\n  ".join([f"{self.summary}:", *(p.line() for p in problems)]))
         self.problems = problems
 
 

@@ -66,6 +66,7 @@ def _root(
 ) -> None:
     state.config = config
     state.user = user
+    state.database = None
     flags.debug = debug
 
 

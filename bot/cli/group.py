@@ -54,7 +54,7 @@ def _one_line(text: str) -> str:
 def report(error: IncidentBotError) -> None:
     """Print an expected error: one line (a configuration report: one line per problem)."""
     if isinstance(error, InvalidConfigError):
-        sys.stderr.write(f"error: {error.message}:\n")
+        sys.stderr.write(f"error: {error.summary}:\n")
         for problem in error.problems:
             sys.stderr.write(f"  {_one_line(problem.line())}\n")
         return

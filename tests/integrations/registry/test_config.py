@@ -42,7 +42,7 @@ def test_defaults() -> None:
         ({"kind": "sagemaker", "url": "http://m"}, "does not match any of the expected tags"),
         (
             {"kind": "mlflow", "url": "http://m", "auth": {"type": "bearer", "token": "inline"}},
-            "Input should be a valid dictionary",
+            "a secret is not written in the config itself",
         ),
     ],
 )
