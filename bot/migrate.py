@@ -51,7 +51,8 @@ def _unreachable(url: str, exc: Exception) -> UnavailableError:
     cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return UnavailableError(
         f"cannot use the database {describe_url(url)}: {cause[0] if cause else type(exc).__name__}",
-        hint="check that it is running and reachable, and database_url (" + POINT_AT_IT + ")",
+        hint="check that it runs and is reachable from here, and database_url "
+        "(INCIDENT_BOT_DATABASE_URL, or database_url in a --config file)",
     )
 
 
