@@ -42,10 +42,11 @@ QUIET_AT_INFO = ("apscheduler", "alembic")
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    numeric = logging.getLevelNamesMapping()[level]
+    # At DEBUG an operator asked for everything; otherwise these speak from WARNING up.
+    quiet = numeric if numeric <= logging.DEBUG else max(logging.WARNING, numeric)
     for name in QUIET_AT_INFO:
-        logging.getLogger(name).setLevel(
-            level if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
-        )
+        logging.getLogger(name).setLevel(quiet)
 
 
 def bind(host: str, port: int) -> socket.socket:
