@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
+from bot import migrate
 from bot.cli import app, serve_cmd
 from bot.incident import flows
 from tests.system.servers import free_port, wait_http
@@ -255,11 +256,12 @@ def test_serve_migrates_and_answers(tmp_path: Path) -> None:
         proc.terminate()
         out, err = proc.communicate(timeout=15)
     assert proc.returncode in (0, -15), err  # uvicorn re-raises the signal once it has shut down
+    heads = ", ".join(sorted(migrate.head_revisions()))
     assert "Application shutdown complete" in err
     assert out.splitlines()[:5] == [
         f"incident-bot 0.1.0 serving on http://127.0.0.1:{port}",
         f"  API docs:  http://127.0.0.1:{port}/docs",
-        f"  database:  SQLite {tmp_path / 'incident-bot.db'} (schema created (0006_merge))",
+        f"  database:  SQLite {tmp_path / 'incident-bot.db'} (schema created: {heads})",
         "  next, in another terminal in this folder: incident-bot token create me --scope admin",
         "  stop with Ctrl-C",
     ]

@@ -105,8 +105,8 @@ def upgrade_schema(url: str) -> str:
     if before == after:
         return "schema up to date"
     if not before:
-        return f"schema created ({', '.join(sorted(after))})"
-    return f"schema upgraded from {', '.join(sorted(before))} to {', '.join(sorted(after))}"
+        return f"schema created: {', '.join(sorted(after))}"
+    return f"schema upgraded: {', '.join(sorted(before))} → {', '.join(sorted(after))}"
 
 
 def banner(settings: Settings, host: str, port: int, schema: str) -> str:
