@@ -1,8 +1,10 @@
 """One action call of a run, with its retries: the attempt loop shared by steps and undos.
 
-Each attempt plans first. A call whose outcome is unknown (a process died after committing it
+Each attempt plans first. A change whose outcome is unknown (a process died after committing it
 as running, an apply that timed out, an undo) is applied only when the plan says the target is
-not reached yet. Plans and results are recorded with secrets masked.
+not reached yet. An observation (a wait, a metric held for a window) is never "already in
+place": interrupted, it is observed again from the start, and the timeline says so. Plans and
+results are recorded with secrets masked.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from bot.runbook.models import StepSpec, retry_policy
 from bot.runbook.settings import RunbookSettings
 from bot.runbook.states import Phase, StepStatus
 from bot.runbook.tables import RunbookRun, RunbookStep
-from integrations.base import ActionContext, ActionResult, Plan
+from integrations.base import ActionContext, ActionKind, ActionResult, Plan
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +77,24 @@ class Attempts:
         if call.mutating:
             try:
                 async with self.engine.transaction(state) as (session, _incident, _run):
-                    await locks.acquire(session, state.run_id, [call.target])
+                    await locks.acquire(session, state.run_id, call.locks)
             except AlreadyRunningError as exc:
                 await self.engine.commit(state, state.find(row), failed(str(exc)))
                 return Outcome.FAILED
+        undo = row.phase == Phase.UNDO.value
         ctx = ActionContext(
             incident_ref=state.incident_ref,
             run_ref=state.ref,
             step_id=step_ref,
-            actor=state.requested_by,
+            actor=(state.undo_requested_by or state.requested_by) if undo else state.requested_by,
+            requested_by=state.requested_by,
+            approved_by=state.approved_by,
         )
+        observation = call.action.kind == ActionKind.OBSERVATION
         # Running already: a process died after committing it, so apply may have happened.
         # An undo is never applied to a resource that is already back where it was.
-        unknown = state.find(row).status == StepStatus.RUNNING or row.phase == Phase.UNDO.value
+        interrupted = state.find(row).status == StepStatus.RUNNING
+        unknown = interrupted or undo
         attempt = 0
         while True:
             attempt += 1
@@ -100,7 +107,7 @@ class Attempts:
                 failure = exc
             else:
                 shown_plan, plan_masked = calls.mask_plan(plan, state.secrets)
-                if unknown and not plan.changes:
+                if unknown and not plan.changes and not observation:
                     planned = state.find(row).planned or {}
                     before = planned.get("current", shown_plan.current)
                     result = ActionResult(
@@ -109,7 +116,8 @@ class Attempts:
                     masked = bool(planned.get("masked")) or plan_masked
                     await self.engine.commit(state, row, succeeded(result, masked, recovered=True))
                     return Outcome.SUCCEEDED
-                await self.engine.commit(state, row, started(call, shown_plan, plan_masked))
+                restarted = observation and interrupted and attempt == 1
+                await self.engine.commit(state, row, started(call, shown_plan, plan_masked, restarted))
                 unknown = True
                 try:
                     applied = await self.timed(
@@ -173,9 +181,11 @@ async def _cancelled_during(state: Execution, delay: float) -> bool:
     return True
 
 
-def started(call: calls.Call, plan: Plan, masked: bool) -> Change:
+def started(call: calls.Call, plan: Plan, masked: bool, restarted: bool = False) -> Change:
     async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
-        await progress.step_started(session, incident, run, row, call, plan, masked=masked)
+        await progress.step_started(
+            session, incident, run, row, call, plan, masked=masked, restarted=restarted
+        )
 
     return change
 

@@ -117,7 +117,7 @@ def lock_targets(
 ) -> list[str]:
     """Targets of the changing steps whose parameters do not depend on earlier steps' results
     (those are locked when they start). Render errors surface here, before the run exists."""
-    targets = []
+    targets: list[str] = []
     context = template_context(dict(inputs), dict(incident), dict(run), {})
     for step in spec.steps:
         found = templates.check(step.with_, Where(spec.name, step.id, "with"))
@@ -128,5 +128,5 @@ def lock_targets(
             templates, actions, step.action, step.with_, context, Where(spec.name, step.id, "with"), secrets
         )
         if call.mutating:
-            targets.append(call.target)
+            targets.extend(call.locks)
     return targets

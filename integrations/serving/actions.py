@@ -24,6 +24,7 @@ from pydantic import Field
 from bot.errors import RetryableIntegrationError
 from integrations.base import (
     ActionContext,
+    ActionKind,
     ActionParams,
     ActionRegistry,
     ActionResult,
@@ -210,6 +211,7 @@ class Health(_ServingAction[HealthParams]):
     params_model = HealthParams
     capability: Capability = "health"
     mutating = False
+    kind = ActionKind.OBSERVATION
 
     async def plan(self, params: HealthParams, ctx: ActionContext) -> Plan:
         health = await self.layer(params).health(params.model)

@@ -31,6 +31,7 @@ EMOJI: dict[str, str] = {
     Kind.APPROVAL_EXPIRED: ":hourglass:",
     Kind.STARTED: ":arrow_forward:",
     Kind.RESUMED: ":arrow_forward:",
+    Kind.STEP_RESTARTED: ":arrows_counterclockwise:",
     Kind.STEP_RETRYING: ":repeat:",
     Kind.STEP_SUCCEEDED: ":white_check_mark:",
     Kind.STEP_FAILED: ":x:",
