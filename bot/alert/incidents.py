@@ -293,5 +293,10 @@ async def _check_all_resolved(tx: AlertTxn, incident_id: int) -> None:
         Status.IDENTIFIED,
     ):
         await incidents.change_status(
-            tx.session, incident, Status.MITIGATED, SYSTEM, reason="every alert resolved"
+            tx.session,
+            incident,
+            Status.MITIGATED,
+            SYSTEM,
+            reason="every alert resolved",
+            data={"mitigated_by": "alerts"},
         )

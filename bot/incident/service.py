@@ -124,7 +124,10 @@ async def change_status(
     actor: Actor,
     *,
     reason: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> TimelineEvent | None:
+    """Move ``incident`` to ``new``; ``data`` adds to the event's data (e.g. ``mitigated_by``:
+    alerts or runbook, for a move its caller made automatically)."""
     current = Status(incident.status)
     if new == current:
         return None
@@ -164,7 +167,13 @@ async def change_status(
         kind="reopened" if reopen else "status_changed",
         text=text,
         actor=actor,
-        data={"from": current.value, "to": new.value, "reason": reason, "milestone": milestone},
+        data={
+            **(data or {}),
+            "from": current.value,
+            "to": new.value,
+            "reason": reason,
+            "milestone": milestone,
+        },
     )
 
 

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import AlreadyRunningError, IncidentBotError, RetryableIntegrationError
 from bot.incident.models import Incident
-from bot.runbook import calls, locks, progress
+from bot.runbook import calls, locks, mitigation, progress
 from bot.runbook.execution import Execution
 from bot.runbook.models import StepSpec, retry_policy
 from bot.runbook.settings import RunbookSettings
@@ -91,6 +91,7 @@ class Attempts:
             approved_by=state.approved_by,
         )
         observation = call.action.kind == ActionKind.OBSERVATION
+        mitigating = step.mitigates and not undo
         # Running already: a process died after committing it, so apply may have happened.
         # An undo is never applied to a resource that is already back where it was.
         interrupted = state.find(row).status == StepStatus.RUNNING
@@ -114,7 +115,9 @@ class Attempts:
                         plan.target, before, shown_plan.current, shown_plan.summary, shown_plan.details
                     )
                     masked = bool(planned.get("masked")) or plan_masked
-                    await self.engine.commit(state, row, succeeded(result, masked, recovered=True))
+                    await self.engine.commit(
+                        state, row, succeeded(result, masked, recovered=True, mitigating=mitigating)
+                    )
                     return Outcome.SUCCEEDED
                 restarted = observation and interrupted and attempt == 1
                 await self.engine.commit(state, row, started(call, shown_plan, plan_masked, restarted))
@@ -131,9 +134,8 @@ class Attempts:
                 except Exception as exc:
                     failure = exc
                 else:
-                    await self.engine.commit(
-                        state, row, succeeded(*calls.mask_result(applied, state.secrets))
-                    )
+                    shown, masked = calls.mask_result(applied, state.secrets)
+                    await self.engine.commit(state, row, succeeded(shown, masked, mitigating=mitigating))
                     return Outcome.SUCCEEDED
             if not isinstance(failure, IncidentBotError | TimeoutError):
                 log.error("%s: action %s raised", state.ref, call.action.name, exc_info=failure)
@@ -144,7 +146,7 @@ class Attempts:
                 if interruptible and await _cancelled_during(state, delay):
                     return await self._interrupted(state, row)
                 continue
-            await self.engine.commit(state, row, failed(error))
+            await self.engine.commit(state, row, failed(error, mitigating=mitigating))
             return Outcome.FAILED
 
     async def _interrupted(self, state: Execution, row: RunbookStep) -> Outcome:
@@ -190,9 +192,15 @@ def started(call: calls.Call, plan: Plan, masked: bool, restarted: bool = False)
     return change
 
 
-def succeeded(result: ActionResult, masked: bool, *, recovered: bool = False) -> Change:
+def succeeded(
+    result: ActionResult, masked: bool, *, recovered: bool = False, mitigating: bool = False
+) -> Change:
+    """``mitigating``: the step is declared to mitigate the incident (``mitigates: true``)."""
+
     async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
         await progress.step_succeeded(session, incident, run, row, result, masked=masked, recovered=recovered)
+        if mitigating:
+            await mitigation.verified(session, incident, run, row, result.summary)
 
     return change
 
@@ -204,9 +212,13 @@ def retrying(error: str, attempt: int, delay: float) -> Change:
     return change
 
 
-def failed(error: str) -> Change:
+def failed(error: str, *, mitigating: bool = False) -> Change:
+    """``mitigating``: a verification that ran and did not hold (not a cancel)."""
+
     async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
         await progress.step_failed(session, incident, run, row, error)
+        if mitigating:
+            await mitigation.not_verified(session, incident, run, row, error)
 
     return change
 

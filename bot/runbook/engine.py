@@ -35,7 +35,7 @@ from bot.db import Database, utcnow
 from bot.errors import IncidentBotError
 from bot.incident import service as incident_service
 from bot.incident.models import Incident
-from bot.runbook import calls, progress
+from bot.runbook import calls, mitigation, progress
 from bot.runbook.attempts import Attempts, Change, Outcome, failed, skipped
 from bot.runbook.execution import Execution, load_execution
 from bot.runbook.kinds import Kind
@@ -194,6 +194,8 @@ class Engine:
     async def _finish(self, state: Execution, status: RunStatus, kind: Kind, text: str, **data: Any) -> None:
         async with self.transaction(state) as (session, incident, run):
             await progress.finish(session, incident, run, status, kind, text, **data)
+            if status == RunStatus.UNDONE:
+                await mitigation.after_undo(session, incident, run, list(state.rows.values()))
         state.status = status
 
     # -- forward ----------------------------------------------------------------------------

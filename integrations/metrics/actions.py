@@ -175,8 +175,9 @@ class WaitUntilAction(_MetricsAction, BaseAction[WaitUntilParams]):
         )
         before = {"holds": bool(outcome.first_holds), "values": _values(outcome.first)}
         after = {"holds": True, "values": _values(outcome.last)}
+        window = f" for {params.for_s:g}s" if params.for_s else ""
         summary = (
-            f"{condition.describe()}: holds, now {outcome.last.describe()} "
+            f"{condition.describe()}{window}: holds, now {outcome.last.describe()} "
             f"(after {outcome.waited_s:.0f}s, {outcome.polls} polls)"
         )
         details = {

@@ -46,6 +46,9 @@ async def test_every_alert_resolved_notes_it_and_moves_to_mitigated(bot: Bot) ->
     ]
     (done,) = await bot.timeline("INC-1", ("alerts_resolved",))
     assert done.text == "All 2 alerts of INC-1 resolved"
+    # Told apart from a runbook's verification (mitigated_by: runbook).
+    (moved,) = await bot.timeline("INC-1", ("status_changed",))
+    assert moved.data["mitigated_by"] == "alerts" and moved.data["reason"] == "every alert resolved"
     alerts = await bot.alerts()
     assert {a.status for a in alerts} == {"resolved"}
     assert all(a.ends_at is not None and a.ends_at.isoformat() == "2026-11-20T03:30:00+00:00" for a in alerts)

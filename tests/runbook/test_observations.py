@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -15,12 +13,9 @@ from bot.runbook import flows
 from bot.runbook.engine import Engine
 from bot.runbook.states import RunStatus, StepStatus
 from bot.runtime import Runtime
-from integrations.base import ActionKind, CheckResult
-from integrations.metrics.actions import WaitUntilAction
-from integrations.metrics.protocol import QueryResult, Sample
-from integrations.wiring import Integrations
+from integrations.base import ActionKind
 from tests.runbook.actions import Store, make_registry
-from tests.runbook.conftest import ALICE, WriteRunbook, declare, events, eventually, make_runtime
+from tests.runbook.conftest import ALICE, WriteRunbook, declare, events, eventually
 
 WINDOW_S = 1.5
 VERIFIED = f"""
@@ -38,32 +33,6 @@ steps:
     action: wait
     with: {duration: 1.5}
 """
-
-
-class HealthyMetrics:
-    """A metrics source whose error rate is always under the threshold."""
-
-    name = "prom"
-    kind = "prometheus"
-
-    async def query(self, expr: str) -> QueryResult:
-        return QueryResult(expr, "vector", (Sample({"model": "fraud"}, 0.01),))
-
-    async def check(self) -> CheckResult:
-        return CheckResult(self.name, self.kind, "memory://", reachable=True)
-
-    async def aclose(self) -> None:
-        return None
-
-
-@pytest.fixture
-async def rt(db_url: str, runbooks_dir: Path, store: Store) -> AsyncIterator[Runtime]:
-    runtime = make_runtime(db_url, runbooks_dir, store)
-    actions = make_registry(store)
-    actions.register(WaitUntilAction({"prom": HealthyMetrics()}))
-    runtime.integrations = Integrations(actions)
-    yield runtime
-    await runtime.db.dispose()
 
 
 async def _interrupt_during(rt: Runtime, ref: str, step: str) -> None:
@@ -84,7 +53,6 @@ async def _interrupt_during(rt: Runtime, ref: str, step: str) -> None:
 
 def test_observations_are_their_own_kind() -> None:
     actions = make_registry(Store())
-    actions.register(WaitUntilAction({"prom": HealthyMetrics()}))
     assert actions.get("metrics.wait_until").kind == ActionKind.OBSERVATION
     assert actions.get("wait").kind == ActionKind.OBSERVATION
     assert actions.get("test.set").kind == ActionKind.CHANGE
