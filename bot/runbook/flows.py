@@ -22,12 +22,14 @@ from bot.runbook import approvals, locks, planning, service, snapshots
 from bot.runbook.browse import catalog, expiry, get_runbook, list_runbooks, suggested_for
 from bot.runbook.context import incident_context
 from bot.runbook.engine import Engine
+from bot.runbook.explain import explain
 from bot.runbook.inputs import resolve, secret_values, shown
 from bot.runbook.kinds import Kind
 from bot.runbook.models import RunbookSpec
 from bot.runbook.schemas import (
     ApprovalNeedOut,
     ApproversOut,
+    PlannedStepOut,
     PlanOut,
     RunOut,
 )
@@ -79,10 +81,7 @@ async def plan_run(
     )
     async with runtime.db.transaction() as session:
         locked = await incident_service.get_incident(session, incident_ref, for_update=True)
-        lines = [
-            f"{s.step}: {s.summary}" if s.error is None else f"{s.step}: cannot plan: {s.error}"
-            for s in steps
-        ]
+        lines = [_plan_line(s) for s in steps]
         await timeline.record(
             session,
             locked,
@@ -99,6 +98,13 @@ async def plan_run(
             audit_action="runbook.dry_run",
         )
     return plan
+
+
+def _plan_line(step: PlannedStepOut) -> str:
+    if step.error is not None:
+        return f"{step.step}: cannot plan: {step.error}"
+    why = explain(step.details)
+    return f"{step.step}: {step.summary}" + (f" ({why})" if why else "")
 
 
 async def _refused(

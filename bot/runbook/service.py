@@ -113,6 +113,7 @@ async def create_run(
         approvers=approvers,
         four_eyes=four_eyes,
         expires_at=now + timedelta(seconds=expires_after) if waits else None,
+        plan=[p.model_dump(mode="json") for p in plan] if plan is not None else None,
         created_at=now,
         updated_at=now,
     )

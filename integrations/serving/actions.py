@@ -214,9 +214,19 @@ class Health(_ServingAction[HealthParams]):
     kind = ActionKind.OBSERVATION
 
     async def plan(self, params: HealthParams, ctx: ActionContext) -> Plan:
-        health = await self.layer(params).health(params.model)
+        layer = self.layer(params)
+        health = await layer.health(params.model)
         state = {"model": params.model, "healthy": health.healthy}
-        return Plan(self.target(params), state, state, health.summary, health.details)
+        planned = ctx.planned.get(self.target(params))
+        if planned is None:
+            return Plan(self.target(params), state, state, health.summary, health.details)
+        # An earlier step of the dry-run changes what is served: the check will look at that.
+        summary = (
+            f"{params.model} on {layer.name}: checks that it serves healthily once an earlier step "
+            f"made it {_describe(planned)} (now: {health.summary})"
+        )
+        details = {**health.details, "planned": dict(planned)}
+        return Plan(self.target(params), state, {"model": params.model, "healthy": True}, summary, details)
 
     async def apply(self, params: HealthParams, ctx: ActionContext) -> ActionResult:
         layer = self.layer(params)
@@ -229,6 +239,19 @@ class Health(_ServingAction[HealthParams]):
             raise _unhealthy(layer, health, params.timeout_s)
         state = {"model": params.model, "healthy": True}
         return ActionResult(self.target(params), state, state, health.summary, health.details)
+
+
+def _describe(state: Mapping[str, Any]) -> str:
+    """The planned serving state in words: "serve its fallback (s3://...)", "serve v3"."""
+    what = {"fallback": "serve its fallback", "primary": "serve its primary model"}.get(
+        str(state.get("mode")), "serve"
+    )
+    extra = [str(state[k]) for k in ("model_uri",) if state.get(k)]
+    if state.get("version"):
+        what = f"serve v{state['version']}"
+    if state.get("canary_percent") is not None:
+        extra.append(f"{state['canary_percent']}% on the canary")
+    return what + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _unhealthy(layer: ServingLayer, health: ServingHealth, waited_s: float) -> Exception:

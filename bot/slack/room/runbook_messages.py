@@ -16,6 +16,7 @@ from typing import Any
 from bot.incident import service
 from bot.incident.domain import Role
 from bot.incident.models import TimelineEvent
+from bot.runbook.explain import explain
 from bot.runbook.kinds import Kind
 from bot.slack import blocks as bk
 from bot.slack.card import slack_date
@@ -74,6 +75,9 @@ def _plan_steps(data: dict[str, Any]) -> list[str]:
             line = f"• `{name}` {bk.escape(str(step.get('summary') or ''))}".rstrip()
             if step.get("error"):
                 line += f" :warning: {bk.escape(str(step['error']))}"
+            why = explain(step.get("details") if isinstance(step.get("details"), dict) else None)
+            if why:
+                line += f"\n    _{bk.escape(why)}_"
             lines.append(line)
     return lines
 
