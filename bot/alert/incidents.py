@@ -57,6 +57,17 @@ async def settle(tx: AlertTxn) -> None:
                 await asyncio.sleep(0)  # let webhook requests in between
     tx.touched.clear()
     await tx.insert_new_alerts()
+    for alert in tx.flapped.values():
+        if alert.incident_id is not None:
+            flapping = tx.settings.flapping
+            tx.notes.add(
+                await tx.incident(alert.incident_id),
+                "alert_flapping",
+                alert,
+                changes=len(alert.changes),
+                window_s=flapping.window_s,
+            )
+    tx.flapped.clear()
     await tx.notes.flush(tx.session)
     for incident_id in sorted(tx.resolved_in):
         await _check_all_resolved(tx, incident_id)
@@ -127,7 +138,8 @@ async def _attach(tx: AlertTxn, incident: Incident, alerts: list[Alert]) -> None
             changed = True
         elif alert.fingerprint in tx.refired:
             tx.notes.add(incident, "alert_refired", alert)
-            changed = True
+            # A flapping alert firing again does not take the incident's mitigation back.
+            changed = changed or not alert.flapping
     if changed and incident.status == Status.MITIGATED and tx.settings.resolution.auto_mitigate:
         await incidents.change_status(
             tx.session, incident, Status.INVESTIGATING, SYSTEM, reason="alerts firing again"
