@@ -85,13 +85,17 @@ async def evaluate(tx: AlertTxn, work: GroupWork) -> None:
     rule = _opening_rule(tx, active)
     if rule is None or not _due(tx, rule, active):
         return
+    reopened = await _reopen(tx, incident, active)
     target = (
-        await _reopen(tx, incident, active)
+        reopened
         or await _join_label_group(tx, group)
         or await _storm(tx, group)
         or await _open(tx, group, rule, active)
     )
     await _attach(tx, target, active)
+    if reopened is not None:
+        # The runbook domain decides: once per incident, so it says why it does not start again.
+        _request_auto_runs(tx, reopened, rule, reopened=True)
 
 
 async def _active_alerts(tx: AlertTxn, group: AlertGroup) -> list[Alert]:
@@ -243,9 +247,17 @@ async def _open(tx: AlertTxn, group: AlertGroup, rule: RouteRule, active: list[A
     group.opened_at = tx.now
     group.route = rule.name
     group.storm = False
-    for run in rule.auto_run:
-        after_commit(tx.session, AutoRunRequested(incident.id, run.runbook, dict(run.inputs), rule.name))
+    _request_auto_runs(tx, incident, rule)
     return incident
+
+
+def _request_auto_runs(tx: AlertTxn, incident: Incident, rule: RouteRule, *, reopened: bool = False) -> None:
+    assert incident.id is not None
+    for run in rule.auto_run:
+        after_commit(
+            tx.session,
+            AutoRunRequested(incident.id, run.runbook, dict(run.inputs), rule.name, reopened=reopened),
+        )
 
 
 def incident_from_alerts(group: AlertGroup, rule: RouteRule, active: list[Alert]) -> IncidentCreate:

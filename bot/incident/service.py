@@ -331,6 +331,15 @@ async def add_note(
     return await timeline.record(session, incident, kind="note", text=text, actor=actor, data=data)
 
 
+def offer_runbook(incident: Incident, runbook: str) -> bool:
+    """Add ``runbook`` to the incident's suggested runbooks (the caller records why); False
+    when it is there already."""
+    if runbook in incident.suggested_runbooks:
+        return False
+    incident.suggested_runbooks = [*incident.suggested_runbooks, runbook]
+    return True
+
+
 async def set_chat_channel(
     session: AsyncSession, incident: Incident, channel_id: str, channel_name: str, actor: Actor
 ) -> TimelineEvent | None:

@@ -34,3 +34,5 @@ class Kind(StrEnum):
     UNDO_FAILED = "runbook_undo_failed"
     UNDONE = "runbook_undone"
     AUTO_RUN_REFUSED = "runbook_auto_run_refused"
+    #: A routing rule's runbook already ran automatically for the incident (once per incident).
+    AUTO_RUN_SKIPPED = "runbook_auto_run_skipped"

@@ -46,6 +46,7 @@ EMOJI: dict[str, str] = {
     Kind.UNDO_FAILED: ":boom:",
     Kind.UNDONE: ":leftwards_arrow_with_hook:",
     Kind.AUTO_RUN_REFUSED: ":no_entry_sign:",
+    Kind.AUTO_RUN_SKIPPED: ":information_source:",
 }
 #: Kinds the channel does without: the next event says it better (thread spam is a complaint).
 QUIET = frozenset({Kind.REQUESTED.value, Kind.STEP_STARTED.value})
