@@ -94,3 +94,22 @@ def test_serve_migrates_and_answers(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_piped_tables_are_not_cut_at_80_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output to no terminal (a pipe, CI) keeps whole lines: rich would wrap it at 80."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    runbooks = tmp_path / "runbooks"
+    runbooks.mkdir()
+    title = "Roll the serving alias of the fraud model back to the previous good version, then verify"
+    body = f"""name: long
+title: {title}
+owner: ml-platform
+steps:
+  - {{id: pause, action: wait, with: {{duration: 1}}}}
+"""
+    (runbooks / "long.yaml").write_text(body)
+    monkeypatch.setenv("INCIDENT_BOT_RUNBOOKS_DIR", str(runbooks))
+    result = CliRunner().invoke(app, ["runbook", "list"])
+    assert result.exit_code == 0, result.output
+    assert title in result.output
