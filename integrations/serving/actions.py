@@ -8,6 +8,9 @@ serving.disable_fallback    the primary model serves       serving.enable_fallba
 serving.rollback            canary 0% / previous URI       serving.rollback to the before
                             / explicit to_uri              URI and canary
 serving.reload_model        a fresh copy of the model      none (not a state change)
+serving.ensure_version      every layer serving a model    serving.ensure_version of the
+                            serves a version (versions.py) version served before (undone
+                                                           after the earlier steps)
 serving.health              nothing (read-only)            none
 ==========================  =============================  ==================================
 """
@@ -33,6 +36,7 @@ from integrations.base import (
     Plan,
     pick_instance,
 )
+from integrations.registry.protocol import ModelRegistry
 from integrations.serving.protocol import (
     Capability,
     ServingChange,
@@ -40,6 +44,7 @@ from integrations.serving.protocol import (
     ServingLayer,
     unsupported,
 )
+from integrations.serving.versions import EnsureVersion
 
 
 class ServingParams(ActionParams):
@@ -266,6 +271,12 @@ def _unhealthy(layer: ServingLayer, health: ServingHealth, waited_s: float) -> E
     )
 
 
-def register_actions(registry: ActionRegistry, instances: Mapping[str, ServingLayer]) -> None:
+def register_actions(
+    registry: ActionRegistry,
+    instances: Mapping[str, ServingLayer],
+    registries: Mapping[str, ModelRegistry] | None = None,
+) -> None:
+    """The serving actions; ``registries`` are where serving.ensure_version reads versions."""
     for action in (EnableFallback, DisableFallback, Rollback, ReloadModel, Health):
         registry.register(action(instances))
+    registry.register(EnsureVersion(instances, registries or {}))

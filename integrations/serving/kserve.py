@@ -15,16 +15,17 @@ conflict error, because the plan a human approved no longer holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.errors import InputError, RejectedIntegrationError
 from integrations.base import CheckResult
 from integrations.kube.client import KubeClient, is_conflict
 from integrations.serving import kserve_spec as spec
-from integrations.serving.config import KServeConfig
+from integrations.serving.config import KServeConfig, ServedModel
 from integrations.serving.protocol import (
     Capability,
+    ServedVersion,
     ServingChange,
     ServingHealth,
     ServingState,
@@ -42,7 +43,7 @@ class _Decision:
 
 class KServeServing:
     kind = "kserve"
-    capabilities: frozenset[Capability] = frozenset({"fallback", "rollback", "health"})
+    capabilities: frozenset[Capability] = frozenset({"fallback", "rollback", "health", "version"})
 
     def __init__(self, name: str, config: KServeConfig, client: KubeClient, namespace: str):
         self.name = name
@@ -53,6 +54,10 @@ class KServeServing:
     @property
     def url(self) -> str:
         return self._kube.credentials.server
+
+    @property
+    def serves(self) -> Sequence[ServedModel]:
+        return self.config.serves
 
     async def aclose(self) -> None:
         await self._kube.aclose()
@@ -296,6 +301,23 @@ class KServeServing:
         self, model: str, *, to_uri: str | None = None, canary_percent: int | None = None
     ) -> ServingChange:
         return await self._apply(model, lambda isvc: self._rollback_decision(isvc, to_uri, canary_percent))
+
+    # -- version: the storageUri of the version ---------------------------------------------
+
+    async def served_version(self, served: ServedModel) -> ServedVersion:
+        health = await self.health(served.served_name)
+        state = await self.state(served.served_name)
+        evidence = f"storageUri {state.model_uri}; {health.summary}"
+        return ServedVersion(served.served_name, None, state.model_uri, health.healthy, evidence)
+
+    async def serve_version(self, served: ServedModel, version: str, uri: str) -> ServedVersion:
+        if (await self.state(served.served_name)).mode == "fallback":
+            raise InputError(
+                f"{served.served_name} serves its fallback model; turn the fallback off first "
+                "(serving.disable_fallback)"
+            )
+        await self.rollback(served.served_name, to_uri=uri)
+        return await self.served_version(served)
 
     # -- reload: KServe rolls out on spec changes by itself ---------------------------------
 

@@ -119,18 +119,23 @@ async def test_rollback_model(client: httpx.AsyncClient, tokens: Headers, fraud:
     incident = await declare(client, tokens, "SEV2")
     assert await plan(client, tokens, "rollback-model", incident) == [
         "alias champion of fraud: v7 → v6",
+        "fraud served: v7 → v6",
         f"wait until {ERROR_RATE} < 0.05",
     ]
     run = await run_to_end(client, tokens, "rollback-model", incident)
     assert run["status"] == "succeeded" and run["approvals_required"] == 1
-    assert fraud.values["alias:fraud@champion"] == "6"
-    assert run["steps"][1]["after"] == {"value": 0.01}
+    assert fraud.values["alias:fraud@champion"] == "6" and fraud.values["served:fraud"] == "6"
+    assert run["steps"][2]["after"] == {"value": 0.01}
     undone = await undo(client, tokens, run["ref"])
     assert undone["status"] == "undone"
+    # The serving layer follows the alias: it is undone after the alias is back.
     assert [(u["step"], u["action"], u["summary"]) for u in undone["undo_steps"]] == [
-        ("rollback", "registry.set_alias", "alias champion of fraud: v6 → v7")
+        ("serve", "serving.ensure_version", "fraud served: v6 → v7"),
+        ("rollback", "registry.set_alias", "alias champion of fraud: v6 → v7"),
     ]
-    assert fraud.values["alias:fraud@champion"] == "7"
+    order = [a[0] for a in fraud.applies[-2:]]
+    assert order == ["registry.set_alias", "serving.ensure_version"]
+    assert fraud.values["alias:fraud@champion"] == "7" and fraud.values["served:fraud"] == "7"
 
 
 async def test_rollback_model_whose_check_fails_keeps_the_rollback(

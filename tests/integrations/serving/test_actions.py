@@ -29,11 +29,12 @@ def registry_for(**instances: KServeServing) -> ActionRegistry:
     return registry
 
 
-def test_registers_the_five_actions_once(kserve: KServeServing) -> None:
+def test_registers_the_six_actions_once(kserve: KServeServing) -> None:
     registry = registry_for(prod=kserve)
     assert registry.names() == [
         "serving.disable_fallback",
         "serving.enable_fallback",
+        "serving.ensure_version",
         "serving.health",
         "serving.reload_model",
         "serving.rollback",
