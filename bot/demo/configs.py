@@ -226,7 +226,7 @@ def alertmanager_webhook(status: str, started_at: str, ended_at: str | None, rat
                 "startsAt": started_at,
                 "endsAt": ended_at or "0001-01-01T00:00:00Z",
                 "generatorURL": "http://incident-bot-demo/exporter",
-                "fingerprint": "demo-fraud-detector-errors",
+                "fingerprint": "f4a1d0e7c3b29e51",
             }
         ],
     }

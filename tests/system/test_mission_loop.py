@@ -181,7 +181,9 @@ def test_alert_to_verified_rollback_to_postmortem_and_back(loop: Loop) -> None:
     active = httpx.get(f"{loop.alertmanager}/api/v2/alerts", timeout=10).json()
     assert [a["labels"]["alertname"] for a in active] == [configs.ALERTNAME]
 
-    # alice is on call (operations), bob is the commander; alice asks, bob approves.
+    # alice is on call (operations) and acknowledges, bob is the commander; alice asks, bob approves.
+    acknowledged = loop.send("POST", "/api/v1/incidents/INC-1/acknowledge", "alice")
+    assert acknowledged["status"] == "investigating"
     loop.send(
         "POST", "/api/v1/incidents/INC-1/roles", "alice", {"role": "operations", "assignee": "token:alice"}
     )
