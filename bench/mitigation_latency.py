@@ -237,6 +237,7 @@ def _drop_schema(base: str) -> None:
 
 
 async def _postgres_token(url: str) -> dict[str, str]:
+    import bot.models_index  # noqa: F401 (every table, for the ORM's foreign keys)
     from bot.auth.actor import SYSTEM
     from bot.auth.service import Scope, create_token
     from bot.db import Database

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+import bot.models_index  # noqa: F401 (every table, for the ORM's foreign keys)
 from bot import migrate
 from bot.auth.actor import SYSTEM
 from bot.auth.service import Scope, create_token
