@@ -251,6 +251,9 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
     assert code == 0 and "RUN-1" in out and "undone" in out
     code, out = cli("runbook", "run", "disable-naive-fallback", "--incident", "INC-1")
     assert code == 0 and "RUN-2" in out and "awaits 1 approval(s)" in out, out
+    code, out = cli("runbook", "runs", "RUN-2")  # the plan its approvers are asked about
+    assert code == 0 and "the plan it awaits approval on" in out, out
+    assert "fraud: primary → primary" in out and "fraud serves healthily" in out
     code, out = cli("runbook", "approve", "RUN-2")
     assert code == 1 and "four eyes" in out
     code, out = cli("--as", "dave", "runbook", "approve", "RUN-2")
