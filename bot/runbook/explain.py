@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.runbook.schemas import PlannedStepOut
+
 #: Candidates shown in one line; the details keep all of them.
 SHOWN = 5
 
@@ -27,3 +29,11 @@ def explain(details: Mapping[str, Any] | None) -> str | None:
         more = f" and {len(candidates) - SHOWN} more" if len(candidates) > SHOWN else ""
         parts.append(f"candidates: {shown}{more}")
     return "; ".join(parts) or None
+
+
+def plan_line(step: PlannedStepOut) -> str:
+    """``rollback: alias champion of fraud: v7 → v6 (why: ...)``, or why it cannot be planned."""
+    if step.error is not None:
+        return f"{step.step}: cannot plan: {step.error}"
+    why = explain(step.details)
+    return f"{step.step}: {step.summary}" + (f" ({why})" if why else "")

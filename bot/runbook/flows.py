@@ -22,14 +22,13 @@ from bot.runbook import approvals, locks, planning, service, snapshots
 from bot.runbook.browse import catalog, expiry, get_runbook, list_runbooks, suggested_for
 from bot.runbook.context import incident_context
 from bot.runbook.engine import Engine
-from bot.runbook.explain import explain
+from bot.runbook.explain import plan_line
 from bot.runbook.inputs import resolve, secret_values, shown
 from bot.runbook.kinds import Kind
 from bot.runbook.models import RunbookSpec
 from bot.runbook.schemas import (
     ApprovalNeedOut,
     ApproversOut,
-    PlannedStepOut,
     PlanOut,
     RunOut,
 )
@@ -81,7 +80,7 @@ async def plan_run(
     )
     async with runtime.db.transaction() as session:
         locked = await incident_service.get_incident(session, incident_ref, for_update=True)
-        lines = [_plan_line(s) for s in steps]
+        lines = [plan_line(s) for s in steps]
         await timeline.record(
             session,
             locked,
@@ -98,13 +97,6 @@ async def plan_run(
             audit_action="runbook.dry_run",
         )
     return plan
-
-
-def _plan_line(step: PlannedStepOut) -> str:
-    if step.error is not None:
-        return f"{step.step}: cannot plan: {step.error}"
-    why = explain(step.details)
-    return f"{step.step}: {step.summary}" + (f" ({why})" if why else "")
 
 
 async def _refused(

@@ -161,7 +161,7 @@ class KServeServing:
                 "with model_format needs the predictor.model style",
                 hint="drop model_format from the fallback or migrate to predictor.model",
             )
-        _require_storage_uri(isvc)
+        spec.require_storage_uri(isvc)
         in_fallback = isvc.storage_uri == fallback.model_uri
         if enabled:
             if in_fallback:
@@ -218,7 +218,7 @@ class KServeServing:
                 "canaryTrafficPercent has no effect",
                 hint="roll back with to_uri instead",
             )
-        _require_storage_uri(isvc)
+        spec.require_storage_uri(isvc)
         if to_uri is not None:
             return self._explicit_uri(isvc, to_uri, canary_percent)
         if self._state(isvc).mode == "fallback":
@@ -234,7 +234,7 @@ class KServeServing:
                 )
             return _Decision(
                 spec.Target(canary_percent=canary_percent),
-                f"canary of {isvc.name}: {_pct(isvc.canary_percent)} → {canary_percent}%",
+                f"canary of {isvc.name}: {spec.pct(isvc.canary_percent)} → {canary_percent}%",
             )
         if isvc.canary_in_flight:
             revision = isvc.rolled_back_revision()
@@ -281,13 +281,14 @@ class KServeServing:
         )
         if target.reached_by(isvc):
             return _Decision(
-                target, f"{isvc.name} already serves {to_uri}{_canary_note(canary_percent)}; nothing to do"
+                target,
+                f"{isvc.name} already serves {to_uri}{spec.canary_note(canary_percent)}; nothing to do",
             )
         return _Decision(
             target,
             f"{isvc.name}: {isvc.storage_uri}"
-            f"{_canary_note(isvc.canary_percent)} → {to_uri}"
-            f"{_canary_note(canary_percent)}",
+            f"{spec.canary_note(isvc.canary_percent)} → {to_uri}"
+            f"{spec.canary_note(canary_percent)}",
         )
 
     async def plan_rollback(
@@ -395,20 +396,3 @@ class KServeServing:
             status=409,
             hint="someone else changed the model meanwhile; plan again and re-approve",
         )
-
-
-def _require_storage_uri(isvc: spec.IsvcView) -> None:
-    if not isvc.storage_uri:
-        raise InputError(
-            f"InferenceService {isvc.name} has no storageUri in predictor.{isvc.predictor_key}",
-            hint="rollback and fallback switch the model by storageUri; custom containers "
-            "need their own runbook",
-        )
-
-
-def _pct(value: int | None) -> str:
-    return "none" if value is None else f"{value}%"
-
-
-def _canary_note(value: int | None) -> str:
-    return "" if value is None else f" (canary {value}%)"
