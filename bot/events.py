@@ -29,6 +29,8 @@ class AutoRunRequested:
     runbook: str
     inputs: dict[str, str]
     rule: str
+    #: The incident was reopened by its alerts (it ran once already, most likely).
+    reopened: bool = False
 
 
 Event = IncidentChanged | AutoRunRequested

@@ -37,7 +37,24 @@ class Runtime:
     chat: Chat = field(init=False)
 
     def __post_init__(self) -> None:
-        self.chat = build_chat(self.settings.slack, self.db, self.metrics.registry)
+        self.chat = build_chat(
+            self.settings.slack, self.db, self.metrics.registry, known_groups=self.configured_groups
+        )
+
+    def configured_groups(self) -> set[str]:
+        """User groups (@handles) the configuration and the runbooks name: responders, the
+        on-call group, permission and approval principals."""
+        alerts = self.settings.alerts
+        principals = [
+            *(p for rule in [*alerts.routes, alerts.default_route] for p in rule.responders),
+            *alerts.storm.responders,
+            *([self.settings.slack.oncall_group] if self.settings.slack.oncall_group else []),
+            *(p for principals in self.settings.permissions.model_dump().values() for p in principals),
+        ]
+        # A catalog of its own: asking must not fix the runtime's catalog to today's actions.
+        for runbook in Catalog(self.settings.runbooks_path, self.actions).runbooks():
+            principals += [*runbook.spec.approval.approvers, *runbook.spec.run_by]
+        return {p for p in principals if p.startswith("@") and len(p) > 1}
 
     _runbooks: Catalog | None = field(default=None, init=False, repr=False)
 

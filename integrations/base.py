@@ -9,14 +9,21 @@ An action is what a runbook step calls. It has a pydantic params model and three
 - ``inverse(params, before)``: the invocation that puts ``before`` back, for undo; ``None``
   when there is nothing to undo (read-only actions, waits, messages).
 
+Two kinds of action (``kind``): a *change* sets something that stays set (an alias, a pause
+flag), so a call whose outcome is unknown after an interruption is applied again only when its
+plan says the target is not reached. An *observation* (a wait, a metric condition held for a
+window, a health check) is not state: it is observed fully every time it runs, after a crash or
+a restart too, and is never "already in place".
+
 Actions are registered explicitly in an :class:`ActionRegistry` instance; a duplicate name is
 an error. The runbook engine knows no action by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -24,6 +31,13 @@ from pydantic import BaseModel, ConfigDict
 from bot.errors import ConfigError, InputError
 
 P = TypeVar("P", bound=BaseModel)
+
+
+class ActionKind(StrEnum):
+    #: Sets a resource to a target; idempotent; applied again only when not in place.
+    CHANGE = "change"
+    #: Waits or checks; observed fully on every run of the step, never "already in place".
+    OBSERVATION = "observation"
 
 
 class ActionParams(BaseModel):
@@ -34,13 +48,22 @@ class ActionParams(BaseModel):
 
 @dataclass(frozen=True)
 class ActionContext:
-    """Who and what an action runs for; actions use it for messages, tags and logs."""
+    """Who and what an action runs for; actions use it for messages, tags and logs.
+
+    ``actor`` is on whose behalf this call runs: the requester of the run, or for an undo the
+    person who asked for it. ``requested_by`` and ``approved_by`` name the run's requester and
+    approvers. In a dry-run, ``planned`` holds the state earlier steps intend, by target, so a
+    check plans against what it will find rather than what is there now.
+    """
 
     incident_ref: str | None = None
     run_ref: str | None = None
     step_id: str | None = None
     actor: str = "system"
     dry_run: bool = False
+    requested_by: str | None = None
+    approved_by: tuple[str, ...] = ()
+    planned: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,12 +113,20 @@ class Action(Protocol[P]):
     params_model: type[P]
     #: True when apply changes an external system (approval policies look at it).
     mutating: bool
+    #: A change, or an observation (see the module docstring).
+    kind: ActionKind
+    #: True when apply brings something in line with what earlier steps set (a serving layer
+    #: reloading the version a registry alias points to): on undo, its inverse runs after the
+    #: inverses of the earlier steps, once what it follows is restored.
+    undo_last: bool
 
     def target(self, params: P) -> str:
-        """The resource this call changes, e.g. ``mlflow:prod/models/fraud@champion``.
+        """The resource this call changes, e.g. ``mlflow:prod/models/fraud@champion``."""
+        ...
 
-        The engine holds one active run per target, enforced in the database.
-        """
+    def lock_targets(self, params: P) -> list[str]:
+        """The resources the engine locks for this call (one active run per target, enforced
+        in the database): ``[target]`` unless the call changes several resources."""
         ...
 
     async def plan(self, params: P, ctx: ActionContext) -> Plan: ...
@@ -112,6 +143,11 @@ class ActionRegistry:
         self._actions: dict[str, Action[Any]] = {}
 
     def register(self, action: Action[Any]) -> None:
+        if action.kind == ActionKind.OBSERVATION and action.mutating:
+            raise ConfigError(
+                f"action {action.name!r} is an observation and cannot change anything",
+                hint="an observation waits or checks; make it a change (kind) or not mutating",
+            )
         if action.name in self._actions:
             raise ConfigError(
                 f"action {action.name!r} is registered twice",
@@ -139,7 +175,8 @@ class ActionRegistry:
 class BaseAction(Generic[P]):
     """Convenience base for actions: parse params and describe themselves.
 
-    Subclasses set ``name``, ``description``, ``params_model``, ``mutating`` and implement
+    Subclasses set ``name``, ``description``, ``params_model``, ``mutating`` (and ``kind`` for
+    an observation) and implement
     ``target``, ``plan``, ``apply`` and (when undoable) ``inverse``.
     """
 
@@ -147,9 +184,17 @@ class BaseAction(Generic[P]):
     description: str
     params_model: type[P]
     mutating: bool = True
+    kind: ActionKind = ActionKind.CHANGE
+    undo_last: bool = False
 
     def parse(self, raw: dict[str, Any]) -> P:
         return self.params_model.model_validate(raw)
+
+    def target(self, params: P) -> str:
+        raise NotImplementedError
+
+    def lock_targets(self, params: P) -> list[str]:
+        return [self.target(params)]
 
     def inverse(self, params: P, before: dict[str, Any]) -> Invocation | None:
         return None

@@ -89,7 +89,7 @@ def build_integrations(
         name: _named("serving", name, serving_build.build_instance, cfg, transport)
         for name, cfg in settings.serving.items()
     }
-    serving_actions.register_actions(actions, serving)
+    serving_actions.register_actions(actions, serving, registries)
     orchestrators = {
         name: _named("orchestrators", name, orchestrator_build.build_instance, cfg, transport)
         for name, cfg in settings.orchestrators.items()

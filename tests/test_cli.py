@@ -370,3 +370,22 @@ async def test_a_failing_start_up_is_one_log_line(tmp_path: Path, monkeypatch: p
     )
     assert match, failed["message"]
     assert "Traceback" in Path(match.group(1)).read_text()  # noqa: ASYNC240 - a test reading a log
+
+
+def test_piped_tables_are_not_cut_at_80_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output to no terminal (a pipe, CI) keeps whole lines: rich would wrap it at 80."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    runbooks = tmp_path / "runbooks"
+    runbooks.mkdir()
+    title = "Roll the serving alias of the fraud model back to the previous good version, then verify"
+    body = f"""name: long
+title: {title}
+owner: ml-platform
+steps:
+  - {{id: pause, action: wait, with: {{duration: 1}}}}
+"""
+    (runbooks / "long.yaml").write_text(body)
+    monkeypatch.setenv("INCIDENT_BOT_RUNBOOKS_DIR", str(runbooks))
+    result = CliRunner().invoke(app, ["runbook", "list"])
+    assert result.exit_code == 0, result.output
+    assert title in result.output

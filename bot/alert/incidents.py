@@ -57,6 +57,17 @@ async def settle(tx: AlertTxn) -> None:
                 await asyncio.sleep(0)  # let webhook requests in between
     tx.touched.clear()
     await tx.insert_new_alerts()
+    for alert in tx.flapped.values():
+        if alert.incident_id is not None:
+            flapping = tx.settings.flapping
+            tx.notes.add(
+                await tx.incident(alert.incident_id),
+                "alert_flapping",
+                alert,
+                changes=len(alert.changes),
+                window_s=flapping.window_s,
+            )
+    tx.flapped.clear()
     await tx.notes.flush(tx.session)
     for incident_id in sorted(tx.resolved_in):
         await _check_all_resolved(tx, incident_id)
@@ -74,13 +85,17 @@ async def evaluate(tx: AlertTxn, work: GroupWork) -> None:
     rule = _opening_rule(tx, active)
     if rule is None or not _due(tx, rule, active):
         return
+    reopened = await _reopen(tx, incident, active)
     target = (
-        await _reopen(tx, incident, active)
+        reopened
         or await _join_label_group(tx, group)
         or await _storm(tx, group)
         or await _open(tx, group, rule, active)
     )
     await _attach(tx, target, active)
+    if reopened is not None:
+        # The runbook domain decides: once per incident, so it says why it does not start again.
+        _request_auto_runs(tx, reopened, rule, reopened=True)
 
 
 async def _active_alerts(tx: AlertTxn, group: AlertGroup) -> list[Alert]:
@@ -127,7 +142,8 @@ async def _attach(tx: AlertTxn, incident: Incident, alerts: list[Alert]) -> None
             changed = True
         elif alert.fingerprint in tx.refired:
             tx.notes.add(incident, "alert_refired", alert)
-            changed = True
+            # A flapping alert firing again does not take the incident's mitigation back.
+            changed = changed or not alert.flapping
     if changed and incident.status == Status.MITIGATED and tx.settings.resolution.auto_mitigate:
         await incidents.change_status(
             tx.session, incident, Status.INVESTIGATING, SYSTEM, reason="alerts firing again"
@@ -231,9 +247,17 @@ async def _open(tx: AlertTxn, group: AlertGroup, rule: RouteRule, active: list[A
     group.opened_at = tx.now
     group.route = rule.name
     group.storm = False
-    for run in rule.auto_run:
-        after_commit(tx.session, AutoRunRequested(incident.id, run.runbook, dict(run.inputs), rule.name))
+    _request_auto_runs(tx, incident, rule)
     return incident
+
+
+def _request_auto_runs(tx: AlertTxn, incident: Incident, rule: RouteRule, *, reopened: bool = False) -> None:
+    assert incident.id is not None
+    for run in rule.auto_run:
+        after_commit(
+            tx.session,
+            AutoRunRequested(incident.id, run.runbook, dict(run.inputs), rule.name, reopened=reopened),
+        )
 
 
 def incident_from_alerts(group: AlertGroup, rule: RouteRule, active: list[Alert]) -> IncidentCreate:
@@ -293,5 +317,10 @@ async def _check_all_resolved(tx: AlertTxn, incident_id: int) -> None:
         Status.IDENTIFIED,
     ):
         await incidents.change_status(
-            tx.session, incident, Status.MITIGATED, SYSTEM, reason="every alert resolved"
+            tx.session,
+            incident,
+            Status.MITIGATED,
+            SYSTEM,
+            reason="every alert resolved",
+            data={"mitigated_by": "alerts"},
         )

@@ -2,7 +2,7 @@
 processing transaction, listing every alert that changed ("3 alerts joined: ...").
 
 Only changes are noted (joined, resolved, firing again, silenced, flapping, expired...); a
-redelivery of an alert in the same state writes nothing.
+redelivery of an alert in the same state writes nothing. A flapping alert's changes say so.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ PHRASES: dict[str, tuple[str, str]] = {
     "alert_refired": ("Alert firing again", "alerts firing again"),
     "alert_silenced": ("Alert silenced", "alerts silenced"),
     "alert_expired": ("Alert expired (not sent again in time)", "alerts expired (not sent again in time)"),
-    "alert_flapping": ("Alert is flapping; its changes are no longer announced", "alerts are flapping"),
+    "alert_flapping": (
+        "Alert is flapping; the incident's status no longer follows it until it calms",
+        "alerts are flapping; the incident's status no longer follows them until they calm",
+    ),
     "alert_flapping_stopped": ("Alert stopped flapping", "alerts stopped flapping"),
     "alert_acknowledged": ("Alert acknowledged at its source", "alerts acknowledged at their source"),
 }
@@ -34,13 +37,14 @@ _ALERTS_KEPT = 100
 
 
 def describe(alert: Alert) -> dict[str, Any]:
-    return {
+    described = {
         "fingerprint": alert.fingerprint,
         "title": alert.title,
         "source": alert.source,
         "severity": alert.severity,
         "status": alert.status,
     }
+    return {**described, "flapping": True} if alert.flapping else described
 
 
 @dataclass
@@ -91,7 +95,8 @@ def _text(note: _Note) -> str:
     alerts = list(note.alerts.values())
     if len(alerts) == 1:
         alert = alerts[0]
-        return f"{one}: {alert['title']} ({alert['source']}, {alert['severity']})"
+        flapping = ", flapping" if alert.get("flapping") and note.kind != "alert_flapping" else ""
+        return f"{one}: {alert['title']} ({alert['source']}, {alert['severity']}{flapping})"
     titles = Counter(a["title"] for a in alerts)
     shown = "; ".join(t if n == 1 else f"{t} (x{n})" for t, n in list(titles.items())[:_TITLES_SHOWN])
     hidden = sum(n for _, n in list(titles.items())[_TITLES_SHOWN:])

@@ -1,8 +1,10 @@
 """Apply normalized alerts to their rows: dedupe, status changes, flapping, silences, expiry time.
 
 One row per fingerprint. The same fingerprint and status again only bumps ``count`` and
-``last_seen_at`` (a redelivery). A status change is noted on the alert's incident (unless the
-alert is flapping); which incident an alert feeds is decided per group in ``incidents``.
+``last_seen_at`` (a redelivery). A status change is noted on the alert's incident, a flapping
+alert's too (marked as such): what flapping stops is the incident's status following it (no
+mitigated → investigating → mitigated bouncing) until it calms. Which incident an alert feeds
+is decided per group in ``incidents``.
 """
 
 from __future__ import annotations
@@ -212,23 +214,20 @@ async def _status_change(tx: AlertTxn, row: Alert, alert: NormalizedAlert, recei
     incident = await tx.incident(row.incident_id) if row.incident_id is not None else None
     if not row.flapping and len(row.changes) > flapping.max_changes:
         row.flapping = True
-        if incident is not None:
-            tx.notes.add(
-                incident, "alert_flapping", row, changes=len(row.changes), window_s=flapping.window_s
-            )
+        tx.flapped[row.fingerprint] = row
     row.status = alert.status
     row.status_changed_at = received_at
     if alert.status == "resolved":
         row.ends_at = alert.ends_at or received_at
         row.expires_at = None
-        if incident is not None and not row.flapping:
+        if incident is not None:
             tx.notes.add(incident, "alert_resolved", row)
-            tx.resolved_in.add(row.incident_id)  # type: ignore[arg-type]
+            if not row.flapping:
+                tx.resolved_in.add(incident.id)  # type: ignore[arg-type]
     else:
         row.ends_at = None
         row.starts_at = alert.starts_at or received_at
-        if not row.flapping:
-            tx.refired.add(row.fingerprint)
+        tx.refired.add(row.fingerprint)
 
 
 async def _silence(tx: AlertTxn, row: Alert, labels: dict[str, str]) -> None:

@@ -49,9 +49,10 @@ async def _expire(tx: AlertTxn) -> None:
         alert.status_changed_at = tx.now
         alert.expires_at = None
         alert.changes = [*alert.changes, tx.now.isoformat()]
-        if alert.incident_id is not None and not alert.flapping:
+        if alert.incident_id is not None:
             tx.notes.add(await tx.incident(alert.incident_id), "alert_expired", alert)
-            tx.resolved_in.add(alert.incident_id)
+            if not alert.flapping:
+                tx.resolved_in.add(alert.incident_id)
 
 
 async def _calm_flapping(tx: AlertTxn) -> None:

@@ -68,6 +68,9 @@ class AlertTxn:
     touched: dict[int, GroupWork] = field(default_factory=dict)
     #: Fingerprints that went from resolved back to firing in this transaction.
     refired: set[str] = field(default_factory=set)
+    #: Alerts that started flapping in this transaction: noted once the groups are evaluated,
+    #: on the incident that holds them then (a firing may have opened a new one).
+    flapped: dict[str, Alert] = field(default_factory=dict)
     #: Incidents that had an alert resolve: checked for "every alert resolved" at the end.
     resolved_in: set[int] = field(default_factory=set)
     stored: Counter[str] = field(default_factory=Counter)

@@ -6,6 +6,7 @@ the outbox worker is a runtime component (started and stopped with the app).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,9 +44,15 @@ class Chat:
         return self.settings.configured
 
 
-def build_chat(settings: SlackSettings, db: Database, registry: CollectorRegistry) -> Chat:
+def build_chat(
+    settings: SlackSettings,
+    db: Database,
+    registry: CollectorRegistry,
+    known_groups: Callable[[], Iterable[str]] = tuple,
+) -> Chat:
+    """``known_groups``: the user groups the configuration names (the console chat knows them)."""
     hooks = OutboxHooks()
-    sender = build_sender(settings)
+    sender = build_sender(settings, known_groups)
     metrics = ChatMetrics(registry)
     worker = OutboxWorker(db, sender, hooks, settings.outbox, metrics)
     db.commit_hooks.append(worker.on_commit)

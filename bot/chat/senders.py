@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import aiohttp
@@ -183,11 +184,16 @@ def _retry_after(headers: Any) -> float:
 
 
 class ConsoleSender:
-    """The chat adapter without Slack: logs each call and answers like Slack would."""
+    """The chat adapter without Slack: logs each call and answers like Slack would.
+
+    User groups named in the configuration (``known_groups``, e.g. ``@ml-oncall`` as a
+    responder or an approver) exist, without members: inviting one invites no one, quietly.
+    """
 
     kind = "console"
 
-    def __init__(self) -> None:
+    def __init__(self, known_groups: Callable[[], Iterable[str]] = tuple) -> None:
+        self._known_groups = known_groups
         self._ids = itertools.count(1)
         self._channels: dict[str, dict[str, Any]] = {}
         self._messages: dict[str, list[dict[str, Any]]] = {}
@@ -256,7 +262,9 @@ class ConsoleSender:
         if method == "usergroups.users.list":
             return {"ok": True, "users": []}
         if method == "usergroups.list":
-            return {"ok": True, "usergroups": []}
+            handles = sorted({g.strip().removeprefix("@") for g in self._known_groups() if g.strip()})
+            groups = [{"id": f"SCONSOLE{n}", "handle": h, "users": []} for n, h in enumerate(handles, 1)]
+            return {"ok": True, "usergroups": groups}
         if method in ("views.open", "views.update"):
             view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
             return {"ok": True, "view": {**(view or {}), "id": f"VCONSOLE{next(self._ids)}"}}
@@ -270,5 +278,6 @@ class ConsoleSender:
         return None
 
 
-def build_sender(settings: SlackSettings) -> ChatSender:
-    return SlackSender(settings) if settings.configured else ConsoleSender()
+def build_sender(settings: SlackSettings, known_groups: Callable[[], Iterable[str]] = tuple) -> ChatSender:
+    """Slack when configured; else the console, where ``known_groups`` (@handles) exist."""
+    return SlackSender(settings) if settings.configured else ConsoleSender(known_groups)

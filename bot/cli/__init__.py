@@ -9,6 +9,7 @@ from bot.cli import (
     alert_cmd,
     config_cmd,
     db_cmd,
+    demo_cmd,
     incident_cmd,
     integrations_cmd,
     runbook_cmd,
@@ -26,6 +27,7 @@ app.add_typer(runbook_cmd.app, name="runbook")
 app.add_typer(alert_cmd.silence_app, name="silence")
 app.add_typer(alert_cmd.alert_app, name="alert")
 serve_cmd.register(app)
+demo_cmd.register(app)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -28,6 +29,15 @@ T = TypeVar("T")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+#: Width of output that goes to no terminal (a pipe, a file, CI): rich would cut it at 80.
+PIPED_WIDTH = 1000
+
+
+def _fit(out: Console) -> None:
+    """Piped output is not wrapped at 80 columns; a terminal or COLUMNS decide otherwise."""
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out.width = PIPED_WIDTH
+
 
 app = typer.Typer(
     cls=BotGroup,
@@ -68,6 +78,8 @@ def _root(
     state.user = user
     state.database = None
     flags.debug = debug
+    _fit(console)
+    _fit(err_console)
 
 
 def settings() -> Settings:

@@ -16,9 +16,10 @@ from bot.config import Settings
 from bot.errors import ConfigError, IncidentBotError, InputError
 from bot.runbook import flows
 from bot.runbook.builtin import register_builtin_actions
+from bot.runbook.explain import explain
 from bot.runbook.loader import check_file, runbook_files
 from bot.runbook.models import RunbookSpec, json_schema
-from bot.runbook.schemas import PlanOut, RunOut
+from bot.runbook.schemas import PlannedStepOut, PlanOut, RunOut
 from bot.runbook.states import RunStatus
 from bot.runtime import Runtime
 
@@ -180,11 +181,7 @@ def _print_plan(plan: PlanOut) -> None:
     console.print(f"[bold]dry-run of {plan.runbook}[/bold] on {plan.incident}: {escape(plan.title)}")
     if plan.inputs:
         console.print("  inputs: " + ", ".join(f"{k}={v}" for k, v in plan.inputs.items()))
-    table = Table("#", "step", "action", "target", "plan")
-    for i, step in enumerate(plan.steps, 1):
-        what = f"[red]cannot plan: {escape(step.error)}[/red]" if step.error else escape(step.summary or "")
-        table.add_row(str(i), step.step, step.action, escape(step.target or "—"), what)
-    console.print(table)
+    _print_steps(plan.steps)
     need = plan.approval
     if need.approvals_required:
         eyes = ", not the requester" if need.four_eyes else ""
@@ -193,6 +190,18 @@ def _print_plan(plan: PlanOut) -> None:
         )
     else:
         console.print("  a run starts without approval")
+
+
+def _print_steps(steps: list[PlannedStepOut]) -> None:
+    table = Table("#", "step", "action", "target", "plan")
+    for i, step in enumerate(steps, 1):
+        if step.error:
+            what = f"[red]cannot plan: {escape(step.error)}[/red]"
+        else:
+            why = explain(step.details)
+            what = escape(step.summary or "") + (f"\n[dim]{escape(why)}[/dim]" if why else "")
+        table.add_row(str(i), step.step, step.action, escape(step.target or "—"), what)
+    console.print(table)
 
 
 _STATUS_STYLE = {
@@ -225,6 +234,9 @@ def _print_run(run: RunOut) -> None:
         table.add_row("↩", step.step, step.status.value, escape(what or ""), str(step.attempts))
     console.print(table)
     if run.status == RunStatus.AWAITING_APPROVAL:
+        if run.plan is not None:
+            console.print(f"  the plan it awaits approval on (dry-run of {run.created_at:%H:%M:%S} UTC):")
+            _print_steps(run.plan)
         given = run.approvals_given
         console.print(
             f"  awaits {run.approvals_required - given} approval(s) from {', '.join(run.approvers)}: "

@@ -124,7 +124,10 @@ async def change_status(
     actor: Actor,
     *,
     reason: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> TimelineEvent | None:
+    """Move ``incident`` to ``new``; ``data`` adds to the event's data (e.g. ``mitigated_by``:
+    alerts or runbook, for a move its caller made automatically)."""
     current = Status(incident.status)
     if new == current:
         return None
@@ -164,7 +167,13 @@ async def change_status(
         kind="reopened" if reopen else "status_changed",
         text=text,
         actor=actor,
-        data={"from": current.value, "to": new.value, "reason": reason, "milestone": milestone},
+        data={
+            **(data or {}),
+            "from": current.value,
+            "to": new.value,
+            "reason": reason,
+            "milestone": milestone,
+        },
     )
 
 
@@ -320,6 +329,15 @@ async def add_note(
     if not text:
         raise InputError("a note needs text", field="text")
     return await timeline.record(session, incident, kind="note", text=text, actor=actor, data=data)
+
+
+def offer_runbook(incident: Incident, runbook: str) -> bool:
+    """Add ``runbook`` to the incident's suggested runbooks (the caller records why); False
+    when it is there already."""
+    if runbook in incident.suggested_runbooks:
+        return False
+    incident.suggested_runbooks = [*incident.suggested_runbooks, runbook]
+    return True
 
 
 async def set_chat_channel(

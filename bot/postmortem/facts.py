@@ -27,6 +27,12 @@ _KEY_KINDS = {
 
 
 _OUTCOMES = {"succeeded", "failed", "cancelled", "undone", "denied", "approved", "started"}
+#: Step events that say how a step ended (a started step says it again when it ends).
+_STEP_ENDS = {
+    "runbook_step_succeeded": "",
+    "runbook_step_failed": "failed: ",
+    "runbook_step_undone": "undone: ",
+}
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,9 @@ def _runbook_runs(events: list[TimelineEventOut]) -> list[RunbookRun]:
                 requested_by=e.actor,
             ),
         )
-        if e.kind.startswith("runbook_step_") and e.data.get("summary"):
-            run.steps.append(f"{e.data.get('step', '?')}: {e.data['summary']}")
+        if e.kind in _STEP_ENDS and (e.data.get("summary") or e.data.get("error")):
+            what = e.data.get("summary") or e.data.get("error")
+            run.steps.append(f"{e.data.get('step', '?')}: {_STEP_ENDS[e.kind]}{what}")
         outcome = e.kind.removeprefix("runbook_")
         if outcome in _OUTCOMES:
             runs[ref] = replace(run, outcome=outcome)

@@ -1,8 +1,10 @@
 """One action call of a run, with its retries: the attempt loop shared by steps and undos.
 
-Each attempt plans first. A call whose outcome is unknown (a process died after committing it
+Each attempt plans first. A change whose outcome is unknown (a process died after committing it
 as running, an apply that timed out, an undo) is applied only when the plan says the target is
-not reached yet. Plans and results are recorded with secrets masked.
+not reached yet. An observation (a wait, a metric held for a window) is never "already in
+place": interrupted, it is observed again from the start, and the timeline says so. Plans and
+results are recorded with secrets masked.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import AlreadyRunningError, IncidentBotError, RetryableIntegrationError
 from bot.incident.models import Incident
-from bot.runbook import calls, locks, progress
+from bot.runbook import calls, locks, mitigation, progress
 from bot.runbook.execution import Execution
 from bot.runbook.models import StepSpec, retry_policy
 from bot.runbook.settings import RunbookSettings
 from bot.runbook.states import Phase, StepStatus
 from bot.runbook.tables import RunbookRun, RunbookStep
-from integrations.base import ActionContext, ActionResult, Plan
+from integrations.base import ActionContext, ActionKind, ActionResult, Plan
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +77,25 @@ class Attempts:
         if call.mutating:
             try:
                 async with self.engine.transaction(state) as (session, _incident, _run):
-                    await locks.acquire(session, state.run_id, [call.target])
+                    await locks.acquire(session, state.run_id, call.locks)
             except AlreadyRunningError as exc:
                 await self.engine.commit(state, state.find(row), failed(str(exc)))
                 return Outcome.FAILED
+        undo = row.phase == Phase.UNDO.value
         ctx = ActionContext(
             incident_ref=state.incident_ref,
             run_ref=state.ref,
             step_id=step_ref,
-            actor=state.requested_by,
+            actor=(state.undo_requested_by or state.requested_by) if undo else state.requested_by,
+            requested_by=state.requested_by,
+            approved_by=state.approved_by,
         )
+        observation = call.action.kind == ActionKind.OBSERVATION
+        mitigating = step.mitigates and not undo
         # Running already: a process died after committing it, so apply may have happened.
         # An undo is never applied to a resource that is already back where it was.
-        unknown = state.find(row).status == StepStatus.RUNNING or row.phase == Phase.UNDO.value
+        interrupted = state.find(row).status == StepStatus.RUNNING
+        unknown = interrupted or undo
         attempt = 0
         while True:
             attempt += 1
@@ -100,16 +108,19 @@ class Attempts:
                 failure = exc
             else:
                 shown_plan, plan_masked = calls.mask_plan(plan, state.secrets)
-                if unknown and not plan.changes:
+                if unknown and not plan.changes and not observation:
                     planned = state.find(row).planned or {}
                     before = planned.get("current", shown_plan.current)
                     result = ActionResult(
                         plan.target, before, shown_plan.current, shown_plan.summary, shown_plan.details
                     )
                     masked = bool(planned.get("masked")) or plan_masked
-                    await self.engine.commit(state, row, succeeded(result, masked, recovered=True))
+                    await self.engine.commit(
+                        state, row, succeeded(result, masked, recovered=True, mitigating=mitigating)
+                    )
                     return Outcome.SUCCEEDED
-                await self.engine.commit(state, row, started(call, shown_plan, plan_masked))
+                restarted = observation and interrupted and attempt == 1
+                await self.engine.commit(state, row, started(call, shown_plan, plan_masked, restarted))
                 unknown = True
                 try:
                     applied = await self.timed(
@@ -123,9 +134,8 @@ class Attempts:
                 except Exception as exc:
                     failure = exc
                 else:
-                    await self.engine.commit(
-                        state, row, succeeded(*calls.mask_result(applied, state.secrets))
-                    )
+                    shown, masked = calls.mask_result(applied, state.secrets)
+                    await self.engine.commit(state, row, succeeded(shown, masked, mitigating=mitigating))
                     return Outcome.SUCCEEDED
             if not isinstance(failure, IncidentBotError | TimeoutError):
                 log.error("%s: action %s raised", state.ref, call.action.name, exc_info=failure)
@@ -136,7 +146,7 @@ class Attempts:
                 if interruptible and await _cancelled_during(state, delay):
                     return await self._interrupted(state, row)
                 continue
-            await self.engine.commit(state, row, failed(error))
+            await self.engine.commit(state, row, failed(error, mitigating=mitigating))
             return Outcome.FAILED
 
     async def _interrupted(self, state: Execution, row: RunbookStep) -> Outcome:
@@ -173,16 +183,24 @@ async def _cancelled_during(state: Execution, delay: float) -> bool:
     return True
 
 
-def started(call: calls.Call, plan: Plan, masked: bool) -> Change:
+def started(call: calls.Call, plan: Plan, masked: bool, restarted: bool = False) -> Change:
     async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
-        await progress.step_started(session, incident, run, row, call, plan, masked=masked)
+        await progress.step_started(
+            session, incident, run, row, call, plan, masked=masked, restarted=restarted
+        )
 
     return change
 
 
-def succeeded(result: ActionResult, masked: bool, *, recovered: bool = False) -> Change:
+def succeeded(
+    result: ActionResult, masked: bool, *, recovered: bool = False, mitigating: bool = False
+) -> Change:
+    """``mitigating``: the step is declared to mitigate the incident (``mitigates: true``)."""
+
     async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
         await progress.step_succeeded(session, incident, run, row, result, masked=masked, recovered=recovered)
+        if mitigating:
+            await mitigation.verified(session, incident, run, row, result.summary)
 
     return change
 
@@ -194,9 +212,13 @@ def retrying(error: str, attempt: int, delay: float) -> Change:
     return change
 
 
-def failed(error: str) -> Change:
+def failed(error: str, *, mitigating: bool = False) -> Change:
+    """``mitigating``: a verification that ran and did not hold (not a cancel)."""
+
     async def change(session: AsyncSession, incident: Incident, run: RunbookRun, row: RunbookStep) -> None:
         await progress.step_failed(session, incident, run, row, error)
+        if mitigating:
+            await mitigation.not_verified(session, incident, run, row, error)
 
     return change
 

@@ -8,7 +8,15 @@ from typing import Any
 from pydantic import Field
 
 from bot.runbook.durations import PositiveDuration, format_duration
-from integrations.base import ActionContext, ActionParams, ActionRegistry, ActionResult, BaseAction, Plan
+from integrations.base import (
+    ActionContext,
+    ActionKind,
+    ActionParams,
+    ActionRegistry,
+    ActionResult,
+    BaseAction,
+    Plan,
+)
 
 WAIT = "wait"
 
@@ -27,6 +35,8 @@ class WaitAction(BaseAction[WaitParams]):
     description = "Wait for a while before the next step (e.g. let traffic settle)."
     params_model = WaitParams
     mutating = False
+    #: A wait interrupted halfway waits its whole duration again when the run resumes.
+    kind = ActionKind.OBSERVATION
 
     def target(self, params: WaitParams) -> str:
         return "wait"

@@ -22,6 +22,8 @@ class Call:
     target: str
     #: The rendered parameters as stored and shown: secrets redacted.
     shown: dict[str, Any]
+    #: What the engine locks while the call runs (the target, or several resources).
+    locks: tuple[str, ...] = ()
 
     @property
     def mutating(self) -> bool:
@@ -55,7 +57,9 @@ def prepare(
             step=where.step,
             field=where.field,
         ) from None
-    return Call(action, params, action.target(params), redact(dict(raw), secrets))
+    return Call(
+        action, params, action.target(params), redact(dict(raw), secrets), tuple(action.lock_targets(params))
+    )
 
 
 def render(

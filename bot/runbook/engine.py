@@ -8,10 +8,12 @@ A worker *claims* a run (a lease on the row, renewed while it works), then for e
 3. apply returns and the step is committed ``succeeded`` with its before/after (or failed).
 
 Retryable failures (timeouts, unavailable systems) are retried with backoff; each retry and
-every resumed step re-plans first and is applied again only when the target is not reached yet.
+every resumed step re-plans first and a change is applied again only when the target is not
+reached yet; an observation (a wait, a metric check) always runs again in full.
 A worker that dies leaves its lease to run out; another worker then resumes the run the same
 way, so no succeeded step is ever applied twice. Undo applies the inverses of the steps that
-changed something, last first, with the same machinery.
+changed something, last first (an action that follows earlier steps, such as a serving layer
+reloading what an alias points to, is undone after them), with the same machinery.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from bot.db import Database, utcnow
 from bot.errors import IncidentBotError
 from bot.incident import service as incident_service
 from bot.incident.models import Incident
-from bot.runbook import calls, progress
+from bot.runbook import calls, mitigation, progress
 from bot.runbook.attempts import Attempts, Change, Outcome, failed, skipped
 from bot.runbook.execution import Execution, load_execution
 from bot.runbook.kinds import Kind
@@ -192,6 +194,8 @@ class Engine:
     async def _finish(self, state: Execution, status: RunStatus, kind: Kind, text: str, **data: Any) -> None:
         async with self.transaction(state) as (session, incident, run):
             await progress.finish(session, incident, run, status, kind, text, **data)
+            if status == RunStatus.UNDONE:
+                await mitigation.after_undo(session, incident, run, list(state.rows.values()))
         state.status = status
 
     # -- forward ----------------------------------------------------------------------------
@@ -296,6 +300,11 @@ class Engine:
 
     # -- undo -------------------------------------------------------------------------------
 
+    def _undone_last(self, state: Execution, row: RunbookStep) -> bool:
+        """The step's action follows what earlier steps set: its inverse runs after theirs."""
+        name = state.rows[row.position].action
+        return name in self.actions and bool(self.actions.get(name).undo_last)
+
     async def _undo(self, state: Execution) -> None:
         todo = sorted(
             (
@@ -303,7 +312,7 @@ class Engine:
                 for r in state.undo_rows.values()
                 if r.status not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
             ),
-            key=lambda r: -r.position,
+            key=lambda r: (self._undone_last(state, r), -r.position),
         )
         for row in todo:
             outcome = await self._undo_step(state, row)

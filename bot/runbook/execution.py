@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import utcnow
@@ -16,7 +16,7 @@ from bot.runbook.context import incident_context, run_context, step_result, temp
 from bot.runbook.kinds import Kind
 from bot.runbook.models import RunbookSpec
 from bot.runbook.states import WORKABLE, Phase, RunStatus, StepStatus
-from bot.runbook.tables import RunbookRun, RunbookStep
+from bot.runbook.tables import RunbookApproval, RunbookRun, RunbookStep
 
 
 @dataclass
@@ -34,6 +34,9 @@ class Execution:
     incident: dict[str, Any]
     run: dict[str, Any]
     requested_by: str
+    #: Who approved the run, and who asked for its undo: actions record them (registry tags).
+    approved_by: tuple[str, ...]
+    undo_requested_by: str | None
     #: Step runs by position: the steps, and the undos of steps.
     rows: dict[int, RunbookStep]
     undo_rows: dict[int, RunbookStep]
@@ -105,6 +108,11 @@ async def load_execution(session: AsyncSession, run_id: int, worker_id: str) -> 
             phase="undo" if status == RunStatus.UNDOING else "do",
         )
     secret_values = tuple(str(v) for v in run.secret_inputs.values() if v not in (None, ""))
+    approvers = await session.exec(
+        select(RunbookApproval.approver_label)
+        .where(RunbookApproval.run_id == run.id, RunbookApproval.decision == "approved")
+        .order_by(col(RunbookApproval.id))
+    )
     return Execution(
         run_id=run.id,
         ref=run.ref,
@@ -118,6 +126,8 @@ async def load_execution(session: AsyncSession, run_id: int, worker_id: str) -> 
         incident=incident_context(incident),
         run=run_context(run),
         requested_by=run.requested_by_label,
+        approved_by=tuple(approvers.all()),
+        undo_requested_by=run.undo_requested_by,
         rows=do_rows,
         undo_rows=undo_rows,
         cancelled_by=run.cancel_requested_by,

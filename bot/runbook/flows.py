@@ -22,6 +22,7 @@ from bot.runbook import approvals, locks, planning, service, snapshots
 from bot.runbook.browse import catalog, expiry, get_runbook, list_runbooks, suggested_for
 from bot.runbook.context import incident_context
 from bot.runbook.engine import Engine
+from bot.runbook.explain import plan_line
 from bot.runbook.inputs import resolve, secret_values, shown
 from bot.runbook.kinds import Kind
 from bot.runbook.models import RunbookSpec
@@ -79,10 +80,7 @@ async def plan_run(
     )
     async with runtime.db.transaction() as session:
         locked = await incident_service.get_incident(session, incident_ref, for_update=True)
-        lines = [
-            f"{s.step}: {s.summary}" if s.error is None else f"{s.step}: cannot plan: {s.error}"
-            for s in steps
-        ]
+        lines = [plan_line(s) for s in steps]
         await timeline.record(
             session,
             locked,

@@ -19,6 +19,8 @@ class Kind(StrEnum):
     STARTED = "runbook_started"
     RESUMED = "runbook_resumed"
     STEP_STARTED = "runbook_step_started"
+    #: An observation interrupted by a crash, a restart or a takeover starts over.
+    STEP_RESTARTED = "runbook_step_restarted"
     STEP_RETRYING = "runbook_step_retrying"
     STEP_SUCCEEDED = "runbook_step_succeeded"
     STEP_FAILED = "runbook_step_failed"
@@ -32,3 +34,5 @@ class Kind(StrEnum):
     UNDO_FAILED = "runbook_undo_failed"
     UNDONE = "runbook_undone"
     AUTO_RUN_REFUSED = "runbook_auto_run_refused"
+    #: A routing rule's runbook already ran automatically for the incident (once per incident).
+    AUTO_RUN_SKIPPED = "runbook_auto_run_skipped"

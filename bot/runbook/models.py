@@ -212,6 +212,10 @@ class StepSpec(_Spec):
     steps that succeeded are undone, last first."""
     undo: UndoSpec | None = None
     """How to undo this step, when the action's own inverse is not what you want."""
+    mitigates: bool = False
+    """Its success mitigates the incident (a verification such as the error rate back under
+    its threshold): the incident moves to mitigated with the step's result as the reason. A
+    failure moves a mitigated incident back to investigating; see docs/runbooks.md."""
 
     @field_validator("retries")
     @classmethod

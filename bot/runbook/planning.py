@@ -1,8 +1,9 @@
 """Dry-runs and the targets a run will lock, computed before anything changes.
 
 A dry-run renders every step and calls its action's ``plan`` (read-only). Later steps see the
-planned state of earlier ones (``steps.<id>.after`` is what the earlier step intends), so a
-whole runbook can be previewed. A step that cannot be planned reports its error; the others are
+planned state of earlier ones (``steps.<id>.after`` is what the earlier step intends, and the
+action context's ``planned`` holds it by target, so a check plans against the state it will
+find), so a whole runbook can be previewed. A step that cannot be planned reports its error; the others are
 planned all the same.
 """
 
@@ -37,6 +38,7 @@ async def dry_run(
     plan_timeout: float,
 ) -> list[PlannedStepOut]:
     steps: dict[str, dict[str, Any]] = {}
+    intended: dict[str, dict[str, Any]] = {}
     planned = []
     for step in spec.steps:
         context = template_context(dict(inputs), dict(incident), dict(run), steps)
@@ -50,6 +52,8 @@ async def dry_run(
                 step_id=step.id,
                 actor=actor,
                 dry_run=True,
+                requested_by=actor,
+                planned=dict(intended),
             )
             plan, _ = calls.mask_plan(
                 await asyncio.wait_for(call.action.plan(call.params, ctx), step.timeout or plan_timeout),
@@ -77,8 +81,11 @@ async def dry_run(
                 intended=plan.intended,
                 changes=plan.changes,
                 error=None,
+                details=plan.details or None,
             )
         )
+        if call.mutating and plan.changes:
+            intended[plan.target] = plan.intended
         steps[step.id] = {
             "status": "planned",
             "target": plan.target,
@@ -117,7 +124,7 @@ def lock_targets(
 ) -> list[str]:
     """Targets of the changing steps whose parameters do not depend on earlier steps' results
     (those are locked when they start). Render errors surface here, before the run exists."""
-    targets = []
+    targets: list[str] = []
     context = template_context(dict(inputs), dict(incident), dict(run), {})
     for step in spec.steps:
         found = templates.check(step.with_, Where(spec.name, step.id, "with"))
@@ -128,5 +135,5 @@ def lock_targets(
             templates, actions, step.action, step.with_, context, Where(spec.name, step.id, "with"), secrets
         )
         if call.mutating:
-            targets.append(call.target)
+            targets.extend(call.locks)
     return targets

@@ -123,9 +123,11 @@ async def step_started(
     plan: Plan,
     *,
     masked: bool = False,
+    restarted: bool = False,
 ) -> None:
     """Committed right before apply: from here on the outcome is unknown until the next commit.
-    ``plan`` is already redacted; ``masked`` says its current state held a secret."""
+    ``plan`` is already redacted; ``masked`` says its current state held a secret;
+    ``restarted``: an observation interrupted earlier starts over (said on the timeline)."""
     first = row.attempts == 0
     now = utcnow()
     row.status = StepStatus.RUNNING.value
@@ -136,16 +138,30 @@ async def step_started(
     row.planned = {"current": plan.current, "intended": plan.intended, "summary": plan.summary}
     if masked:
         row.planned["masked"] = True
+    if call.locks and list(call.locks) != [call.target]:
+        row.planned["locks"] = list(call.locks)
     row.attempts += 1
     row.started_at = row.started_at or now
     session.add(row)
-    if first:
+    if restarted:
+        await record(
+            session,
+            incident,
+            run,
+            Kind.STEP_RESTARTED,
+            f"{run.ref} {_verb(row)} {row.step_id} restarted from the beginning after an interruption "
+            f"(an observation is never already in place): {plan.summary}",
+            summary=plan.summary,
+            attempt=row.attempts,
+            **_step_data(row),
+        )
+    elif first:
         await record(
             session,
             incident,
             run,
             Kind.STEP_STARTED,
-            f"{run.ref} {_verb(row)} {row.step_id}: {plan.summary}",
+            f"{run.ref} {_verb(row)} {row.step_id} started: {plan.summary}",
             summary=plan.summary,
             before=plan.current,
             after=plan.intended,
@@ -200,7 +216,11 @@ async def step_succeeded(
     row.finished_at = now
     session.add(row)
     undo = row.phase == Phase.UNDO.value
-    text = f"{run.ref} {'undid step' if undo else 'step'} {row.step_id}: {result.summary}"
+    text = (
+        f"{run.ref} undid step {row.step_id}: {result.summary}"
+        if undo
+        else f"{run.ref} step {row.step_id} succeeded: {result.summary}"
+    )
     if recovered:
         text += " (already in place: not applied again)"
     await record(

@@ -101,6 +101,9 @@ class PlannedStepOut(BaseModel):
     intended: dict[str, Any] | None
     changes: bool | None
     error: str | None
+    #: Why the plan is what it is, as the action says: e.g. why a version was chosen and the
+    #: candidates there were (registry.rollback_alias), the condition and values of a check.
+    details: dict[str, Any] | None = None
 
 
 class ApprovalNeedOut(BaseModel):
@@ -178,6 +181,8 @@ class RunOut(BaseModel):
     undo_requested_by: str | None
     #: The targets this run holds locked.
     locks: list[str]
+    #: The dry-run made when it was requested, for its approvers (None: no approval needed).
+    plan: list[PlannedStepOut] | None
     steps: list[StepOut]
     undo_steps: list[StepOut]
 

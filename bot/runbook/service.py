@@ -37,6 +37,9 @@ from bot.runbook.states import (
 from bot.runbook.tables import RunbookApproval, RunbookRun, RunbookStep
 from bot.runbook.undo import plan_undo, undo_targets
 
+#: ``reason`` of the conflict when a routing rule's runbook already started for the incident.
+AUTO_RUN_ONCE = "auto_run_once"
+
 
 async def get_run(session: AsyncSession, ref: str | int) -> RunbookRun:
     try:
@@ -93,6 +96,7 @@ async def create_run(
                 f"runbook {spec.name} was already started automatically for {incident.ref} ({earlier.ref})",
                 hint="a person may start it again",
                 run=earlier.ref,
+                reason=AUTO_RUN_ONCE,
             )
     now = utcnow()
     waits = approvals_required > 0
@@ -113,6 +117,7 @@ async def create_run(
         approvers=approvers,
         four_eyes=four_eyes,
         expires_at=now + timedelta(seconds=expires_after) if waits else None,
+        plan=[p.model_dump(mode="json") for p in plan] if plan is not None else None,
         created_at=now,
         updated_at=now,
     )
@@ -122,7 +127,8 @@ async def create_run(
     except IntegrityError:
         # Two alerts raced to auto-run it: the partial unique index let one through.
         raise ConflictError(
-            f"runbook {spec.name} was already started automatically for {incident.ref}"
+            f"runbook {spec.name} was already started automatically for {incident.ref}",
+            reason=AUTO_RUN_ONCE,
         ) from None
     assert run.id is not None
     for position, step in enumerate(spec.steps):

@@ -6,7 +6,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runbook import locks, progress
-from bot.runbook.schemas import ApprovalOut, RunOut, StepOut
+from bot.runbook.schemas import ApprovalOut, PlannedStepOut, RunOut, StepOut
 from bot.runbook.states import Origin, Phase, RunStatus, StepStatus
 from bot.runbook.tables import RunbookApproval, RunbookRun, RunbookStep
 
@@ -46,6 +46,7 @@ async def snapshot(session: AsyncSession, run: RunbookRun) -> RunOut:
         cancel_requested_by=run.cancel_requested_by,
         undo_requested_by=run.undo_requested_by,
         locks=await locks.held(session, run.id),
+        plan=[PlannedStepOut.model_validate(p) for p in run.plan] if run.plan is not None else None,
         steps=[_step_out(r) for r in rows if r.phase == Phase.DO.value],
         undo_steps=sorted(
             (_step_out(r) for r in rows if r.phase == Phase.UNDO.value), key=lambda s: -s.position

@@ -51,6 +51,8 @@ class RunbookRun(SQLModel, table=True):
     rule: str | None = Field(default=None, max_length=200)
     requested_by: str = Field(max_length=200)
     requested_by_label: str = Field(max_length=200)
+    #: The dry-run approvers are asked to approve (PlannedStepOut dumps); None without approval.
+    plan: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONType))
     #: Approval policy taken when the run was requested.
     approvals_required: int = 0
     approvers: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))

@@ -48,4 +48,9 @@ async def plan_undo(session: AsyncSession, run: RunbookRun) -> list[RunbookStep]
 
 
 def undo_targets(rows: list[RunbookStep]) -> list[str]:
-    return [r.target for r in rows if r.phase == Phase.DO.value and needs_undo(r) and r.target]
+    """What an undo locks: each changed step's target, or the several resources it locked."""
+    targets: list[str] = []
+    for r in rows:
+        if r.phase == Phase.DO.value and needs_undo(r) and r.target:
+            targets.extend((r.planned or {}).get("locks") or [r.target])
+    return targets

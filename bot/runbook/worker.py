@@ -13,25 +13,21 @@ import asyncio
 import contextlib
 import logging
 
-from bot.auth.actor import Actor, Interface
+from bot.auth.actor import Actor
 from bot.errors import ConflictError, IncidentBotError, NotFoundError
 from bot.events import AutoRunRequested, Event
 from bot.incident import service as incident_service
 from bot.incident import timeline
 from bot.incident.domain import format_ref
-from bot.runbook import flows
+from bot.runbook import auto, flows, service
+from bot.runbook.auto import rule_actor
 from bot.runbook.engine import Engine
 from bot.runbook.kinds import Kind
 from bot.runbook.metrics import RunbookMetrics
 from bot.runbook.signals import RunReady
-from bot.runbook.states import Origin
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def rule_actor(rule: str) -> Actor:
-    return Actor(id=f"rule:{rule}", kind="system", interface=Interface.SYSTEM, name=f"routing rule {rule}")
 
 
 class RunbookWorker:
@@ -133,18 +129,19 @@ class RunbookWorker:
         ref = format_ref(event.incident_id)
         actor = rule_actor(event.rule)
         try:
-            run = await flows.start_run(
-                self.runtime, event.runbook, ref, event.inputs, actor, origin=Origin.AUTO, rule=event.rule
+            run = await auto.auto_run(
+                self.runtime, ref, event.runbook, event.inputs, event.rule, reopened=event.reopened
             )
         except ConflictError as exc:
-            if "already started automatically" in exc.message:
+            if exc.context.get("reason") == service.AUTO_RUN_ONCE:  # two alerts raced: the other did
                 log.info("%s: %s", ref, exc.message)
                 return
             await self._refused(event, actor, exc)
         except IncidentBotError as exc:
             await self._refused(event, actor, exc)
         else:
-            log.info("%s: routing rule %s started %s (%s)", ref, event.rule, run.ref, run.status.value)
+            if run is not None:
+                log.info("%s: routing rule %s started %s (%s)", ref, event.rule, run.ref, run.status.value)
 
     async def _refused(self, event: AutoRunRequested, actor: Actor, error: IncidentBotError) -> None:
         try:

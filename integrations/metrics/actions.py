@@ -1,6 +1,7 @@
 """Runbook actions of the metrics kind: ``metrics.query`` and ``metrics.wait_until``.
 
-Both are read-only (``mutating = False``) and have no inverse. ``metrics.query`` records
+Both are observations: read-only, no inverse, and observed again in full whenever the step
+runs (after an interruption too, a ``for_s`` window starts over). ``metrics.query`` records
 the current value(s); ``metrics.wait_until`` verifies a mitigation by polling an expression
 until a condition holds (optionally for ``for_s`` seconds) or ``timeout_s`` ends.
 """
@@ -16,6 +17,7 @@ from pydantic import Field, model_validator
 
 from integrations.base import (
     ActionContext,
+    ActionKind,
     ActionParams,
     ActionRegistry,
     ActionResult,
@@ -83,6 +85,7 @@ class QueryAction(_MetricsAction, BaseAction[QueryParams]):
     description = "Evaluate a metrics expression now and record its value(s)."
     params_model = QueryParams
     mutating = False
+    kind = ActionKind.OBSERVATION
 
     def target(self, params: QueryParams) -> str:
         return self._target(params.instance, params.expr)
@@ -115,6 +118,7 @@ class WaitUntilAction(_MetricsAction, BaseAction[WaitUntilParams]):
     )
     params_model = WaitUntilParams
     mutating = False
+    kind = ActionKind.OBSERVATION
 
     def __init__(
         self,
@@ -171,8 +175,9 @@ class WaitUntilAction(_MetricsAction, BaseAction[WaitUntilParams]):
         )
         before = {"holds": bool(outcome.first_holds), "values": _values(outcome.first)}
         after = {"holds": True, "values": _values(outcome.last)}
+        window = f" for {params.for_s:g}s" if params.for_s else ""
         summary = (
-            f"{condition.describe()}: holds, now {outcome.last.describe()} "
+            f"{condition.describe()}{window}: holds, now {outcome.last.describe()} "
             f"(after {outcome.waited_s:.0f}s, {outcome.polls} polls)"
         )
         details = {

@@ -30,6 +30,7 @@ from integrations.base import (
 from integrations.registry.history import (
     AliasMove,
     choose_rollback,
+    is_validated,
     moved_tag,
     previous_tag,
 )
@@ -89,6 +90,15 @@ def summary(params: AliasParams, before: str | None, after: str | None) -> str:
 
 def _describe(version: ModelVersion | None) -> dict[str, Any] | None:
     return version.describe() if version is not None else None
+
+
+def _candidate(version: ModelVersion, validated_tag: str) -> str:
+    """``v6 (READY, validated, 2026-11-20)``: an older version a rollback could go to."""
+    notes = [version.status]
+    if is_validated(version, validated_tag):
+        notes.append(validated_tag)
+    notes.append(version.created_at.date().isoformat())
+    return f"v{version.version} ({', '.join(notes)})"
 
 
 def _require_ready(registry: ModelRegistry, version: ModelVersion, alias: str) -> None:
@@ -252,12 +262,13 @@ class RollbackAliasAction(_AliasAction[RollbackAliasParams]):
             )
         return _Rollback(current, choice.target, choice.reason, older)
 
-    def _details(self, rollback: _Rollback) -> dict[str, Any]:
+    def _details(self, rollback: _Rollback, validated_tag: str) -> dict[str, Any]:
         return {
             "current": rollback.current.describe(),
             "target": rollback.target.describe(),
             "reason": rollback.reason,
             "older_versions": [v.describe() for v in rollback.older],
+            "candidates": [_candidate(v, validated_tag) for v in rollback.older],
         }
 
     async def plan(self, params: RollbackAliasParams, ctx: ActionContext) -> Plan:
@@ -267,8 +278,11 @@ class RollbackAliasAction(_AliasAction[RollbackAliasParams]):
             current={"version": rollback.current.version},
             intended={"version": rollback.target.version},
             summary=summary(params, rollback.current.version, rollback.target.version),
-            details=self._details(rollback),
+            details=self._details(rollback, self._validated_tag(params)),
         )
+
+    def _validated_tag(self, params: RollbackAliasParams) -> str:
+        return params.validated_tag or self.registry(params).validated_tag
 
     async def apply(self, params: RollbackAliasParams, ctx: ActionContext) -> ActionResult:
         rollback = await self._resolve(params, ctx)
@@ -289,7 +303,7 @@ class RollbackAliasAction(_AliasAction[RollbackAliasParams]):
             before={"version": before},
             after={"version": after},
             summary=summary(params, before, after),
-            details=self._details(rollback),
+            details=self._details(rollback, self._validated_tag(params)),
         )
 
     def inverse(self, params: RollbackAliasParams, before: dict[str, Any]) -> Invocation | None:

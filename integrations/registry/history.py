@@ -4,9 +4,11 @@ When the bot moves alias ``A`` of a model onto version ``N``, it first tags ``N`
 
 - ``incident_bot.alias.A.previous = <version A pointed to before>`` (by ``registry.set_alias``;
   a rollback leaves it alone so that rolling back twice walks further back, never forward);
-- ``incident_bot.alias.A.moved = {"action", "from", "by", "at", "incident", "run", "step"}``
-  (JSON): who moved it, when, and for which runbook step, which makes a re-applied rollback
-  step recognise its own work instead of rolling back one more time.
+- ``incident_bot.alias.A.moved = {"action", "from", "by", "at", "incident", "run", "step",
+  "requested_by", "approved_by"}`` (JSON): who moved it (``by``: the requester of the run, or
+  the person who asked for its undo), who requested and approved the run, when, and for which
+  incident, run and step; the run and step make a re-applied rollback step recognise its own
+  work instead of rolling back one more time.
 
 Rolling back from version ``C`` goes to, in order:
 
@@ -50,6 +52,8 @@ class AliasMove:
     incident: str | None = None
     run: str | None = None
     step: str | None = None
+    requested_by: str | None = None
+    approved_by: tuple[str, ...] = ()
 
     @classmethod
     def now(cls, action: str, from_version: str | None, ctx: ActionContext) -> AliasMove:
@@ -61,11 +65,15 @@ class AliasMove:
             incident=ctx.incident_ref,
             run=ctx.run_ref,
             step=ctx.step_id,
+            requested_by=ctx.requested_by,
+            approved_by=tuple(ctx.approved_by),
         )
 
     def to_tag(self) -> str:
-        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        fields = {k: v for k, v in asdict(self).items() if v not in (None, ())}
         fields["from"] = fields.pop("from_version", None)
+        if self.approved_by:
+            fields["approved_by"] = list(self.approved_by)
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -83,6 +91,8 @@ class AliasMove:
                 incident=raw.get("incident"),
                 run=raw.get("run"),
                 step=raw.get("step"),
+                requested_by=raw.get("requested_by"),
+                approved_by=tuple(str(a) for a in raw.get("approved_by") or ()),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None

@@ -8,6 +8,9 @@ serving.disable_fallback    the primary model serves       serving.enable_fallba
 serving.rollback            canary 0% / previous URI       serving.rollback to the before
                             / explicit to_uri              URI and canary
 serving.reload_model        a fresh copy of the model      none (not a state change)
+serving.ensure_version      every layer serving a model    serving.ensure_version of the
+                            serves a version (versions.py) version served before (undone
+                                                           after the earlier steps)
 serving.health              nothing (read-only)            none
 ==========================  =============================  ==================================
 """
@@ -24,6 +27,7 @@ from pydantic import Field
 from bot.errors import RetryableIntegrationError
 from integrations.base import (
     ActionContext,
+    ActionKind,
     ActionParams,
     ActionRegistry,
     ActionResult,
@@ -32,6 +36,7 @@ from integrations.base import (
     Plan,
     pick_instance,
 )
+from integrations.registry.protocol import ModelRegistry
 from integrations.serving.protocol import (
     Capability,
     ServingChange,
@@ -39,6 +44,7 @@ from integrations.serving.protocol import (
     ServingLayer,
     unsupported,
 )
+from integrations.serving.versions import EnsureVersion
 
 
 class ServingParams(ActionParams):
@@ -210,11 +216,22 @@ class Health(_ServingAction[HealthParams]):
     params_model = HealthParams
     capability: Capability = "health"
     mutating = False
+    kind = ActionKind.OBSERVATION
 
     async def plan(self, params: HealthParams, ctx: ActionContext) -> Plan:
-        health = await self.layer(params).health(params.model)
+        layer = self.layer(params)
+        health = await layer.health(params.model)
         state = {"model": params.model, "healthy": health.healthy}
-        return Plan(self.target(params), state, state, health.summary, health.details)
+        planned = ctx.planned.get(self.target(params))
+        if planned is None:
+            return Plan(self.target(params), state, state, health.summary, health.details)
+        # An earlier step of the dry-run changes what is served: the check will look at that.
+        summary = (
+            f"{params.model} on {layer.name}: checks that it serves healthily once an earlier step "
+            f"made it {_describe(planned)} (now: {health.summary})"
+        )
+        details = {**health.details, "planned": dict(planned)}
+        return Plan(self.target(params), state, {"model": params.model, "healthy": True}, summary, details)
 
     async def apply(self, params: HealthParams, ctx: ActionContext) -> ActionResult:
         layer = self.layer(params)
@@ -229,6 +246,19 @@ class Health(_ServingAction[HealthParams]):
         return ActionResult(self.target(params), state, state, health.summary, health.details)
 
 
+def _describe(state: Mapping[str, Any]) -> str:
+    """The planned serving state in words: "serve its fallback (s3://...)", "serve v3"."""
+    what = {"fallback": "serve its fallback", "primary": "serve its primary model"}.get(
+        str(state.get("mode")), "serve"
+    )
+    extra = [str(state[k]) for k in ("model_uri",) if state.get(k)]
+    if state.get("version"):
+        what = f"serve v{state['version']}"
+    if state.get("canary_percent") is not None:
+        extra.append(f"{state['canary_percent']}% on the canary")
+    return what + (f" ({', '.join(extra)})" if extra else "")
+
+
 def _unhealthy(layer: ServingLayer, health: ServingHealth, waited_s: float) -> Exception:
     waited = f" after waiting {waited_s:g}s" if waited_s else ""
     system = f"{layer.kind} instance {layer.name}"
@@ -241,6 +271,12 @@ def _unhealthy(layer: ServingLayer, health: ServingHealth, waited_s: float) -> E
     )
 
 
-def register_actions(registry: ActionRegistry, instances: Mapping[str, ServingLayer]) -> None:
+def register_actions(
+    registry: ActionRegistry,
+    instances: Mapping[str, ServingLayer],
+    registries: Mapping[str, ModelRegistry] | None = None,
+) -> None:
+    """The serving actions; ``registries`` are where serving.ensure_version reads versions."""
     for action in (EnableFallback, DisableFallback, Rollback, ReloadModel, Health):
         registry.register(action(instances))
+    registry.register(EnsureVersion(instances, registries or {}))

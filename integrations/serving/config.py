@@ -23,6 +23,42 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ServedModel(_Strict):
+    """A registered model this serving instance serves (``serves:``): ``serving.ensure_version``
+    makes every instance that serves a model serve the version it is asked for."""
+
+    #: The registered model's name in the registry.
+    model: str = Field(min_length=1)
+    #: Its name on this serving layer (MLServer model, InferenceService); default: ``model``.
+    name: str | None = Field(None, min_length=1)
+    #: The registry alias the layer loads (MLServer with ``models:/<model>@<alias>``): it serves
+    #: what the alias points to when it (re)loads, so a new version is served by reloading
+    #: once the alias points at it.
+    alias: str | None = Field(None, min_length=1)
+    #: What to load for a version, when the layer is pointed at a URI (KServe storageUri, an HTTP
+    #: router): a template with ``{model}``, ``{version}`` and ``{source}`` (the version's
+    #: artifact location in the registry, the default).
+    uri: str = Field("{source}", min_length=1)
+    #: The registry instance; the only configured one when omitted.
+    registry: str | None = None
+
+    @property
+    def served_name(self) -> str:
+        return self.name or self.model
+
+    def uri_for(self, version: str, source: str) -> str:
+        return self.uri.format(model=self.model, version=version, source=source)
+
+    @field_validator("uri")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        try:
+            value.format(model="m", version="1", source="s")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"use only {{model}}, {{version}} and {{source}} ({exc})") from None
+        return value
+
+
 class KServeFallback(_Strict):
     """The naive/baseline model an InferenceService switches to."""
 
@@ -38,6 +74,8 @@ class KServeConfig(_Strict):
     namespace: str | None = None
     #: Served model (InferenceService name) → its fallback.
     fallbacks: dict[str, KServeFallback] = {}
+    #: Registered models it serves, for serving.ensure_version (storageUri per version).
+    serves: list[ServedModel] = []
     http: HttpPolicy = HttpPolicy()
 
     @field_validator("namespace")
@@ -59,6 +97,9 @@ class MLServerConfig(_Strict):
     auth: AuthConfig = NoAuth()
     #: Served model name → its fallback model.
     fallbacks: dict[str, MLServerFallback] = {}
+    #: Registered models it serves, for serving.ensure_version (``alias``: the model's URI is
+    #: ``models:/<model>@<alias>`` and a reload serves what the alias points to).
+    serves: list[ServedModel] = []
     http: HttpPolicy = HttpPolicy()
 
 
@@ -96,6 +137,11 @@ class HealthRequest(RequestTemplate):
     healthy_values: list[RouteValue] = []
 
 
+class GetVersionRequest(RequestTemplate):
+    #: Where the served version sits in the JSON answer (dotted keys and list indexes).
+    version_field: str = Field(min_length=1)
+
+
 class HttpRoutes(_Strict):
     """The two values of a model's route (a router target, a feature-flag variant or on/off)."""
 
@@ -114,6 +160,11 @@ class HttpServingConfig(_Strict):
     health: HealthRequest | None = None
     #: Served model → its primary and fallback route values.
     fallbacks: dict[str, HttpRoutes] = {}
+    #: The version a model serves, and how to serve another one (``model``, ``version`` and
+    #: ``uri`` in the templates): serving.ensure_version with ``serves``.
+    get_version: GetVersionRequest | None = None
+    set_version: RequestTemplate | None = None
+    serves: list[ServedModel] = []
     http: HttpPolicy = HttpPolicy()
 
 

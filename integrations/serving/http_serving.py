@@ -11,6 +11,7 @@ the call but does not switch is reported instead of trusted.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -23,9 +24,11 @@ from integrations.serving.config import (
     HttpServingConfig,
     RequestTemplate,
     RouteValue,
+    ServedModel,
 )
 from integrations.serving.protocol import (
     Capability,
+    ServedVersion,
     ServingChange,
     ServingHealth,
     ServingState,
@@ -45,7 +48,13 @@ class HttpServing:
         caps: set[Capability] = {"fallback"}
         if config.health is not None:
             caps.add("health")
+        if config.get_version is not None and config.set_version is not None:
+            caps.add("version")
         self.capabilities: frozenset[Capability] = frozenset(caps)
+
+    @property
+    def serves(self) -> Sequence[ServedModel]:
+        return self.config.serves
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -209,6 +218,43 @@ class HttpServing:
             f"{'healthy' if healthy else 'not healthy, ' + ', '.join(problems)}",
             details={"status": response.status_code},
         )
+
+    # -- version ----------------------------------------------------------------------------
+
+    async def served_version(self, served: ServedModel) -> ServedVersion:
+        request = self.config.get_version
+        if request is None:
+            raise unsupported(self, "version")
+        name = served.served_name
+        response = await self._send(request, "get_version", {"model": name})
+        try:
+            value = field_value(response.json(), request.version_field)
+        except (ValueError, KeyError):
+            raise IntegrationError(
+                f"{self._http.system}: get_version answer has no field {request.version_field!r}",
+                system=self._http.system,
+                call=f"get_version for model {name}",
+                hint="check get_version.version_field",
+            ) from None
+        version = _text(value).removeprefix("v")
+        return ServedVersion(name, version, None, None, f"{name} on {self.name}: get_version says {version}")
+
+    async def serve_version(self, served: ServedModel, version: str, uri: str) -> ServedVersion:
+        request = self.config.set_version
+        if request is None:
+            raise unsupported(self, "version")
+        name = served.served_name
+        await self._send(request, "set_version", {"model": name, "version": version, "uri": uri})
+        now = await self.served_version(served)
+        if now.version != version:
+            raise IntegrationError(
+                f"{self._http.system}: set_version for model {name} succeeded but get_version "
+                f"still answers {now.version} (wanted {version})",
+                system=self._http.system,
+                call=f"set_version for model {name}",
+                hint="check the set_version template against the router's API",
+            )
+        return now
 
     # -- not an HTTP router's job -----------------------------------------------------------
 

@@ -15,16 +15,17 @@ conflict error, because the plan a human approved no longer holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.errors import InputError, RejectedIntegrationError
 from integrations.base import CheckResult
 from integrations.kube.client import KubeClient, is_conflict
 from integrations.serving import kserve_spec as spec
-from integrations.serving.config import KServeConfig
+from integrations.serving.config import KServeConfig, ServedModel
 from integrations.serving.protocol import (
     Capability,
+    ServedVersion,
     ServingChange,
     ServingHealth,
     ServingState,
@@ -42,7 +43,7 @@ class _Decision:
 
 class KServeServing:
     kind = "kserve"
-    capabilities: frozenset[Capability] = frozenset({"fallback", "rollback", "health"})
+    capabilities: frozenset[Capability] = frozenset({"fallback", "rollback", "health", "version"})
 
     def __init__(self, name: str, config: KServeConfig, client: KubeClient, namespace: str):
         self.name = name
@@ -53,6 +54,10 @@ class KServeServing:
     @property
     def url(self) -> str:
         return self._kube.credentials.server
+
+    @property
+    def serves(self) -> Sequence[ServedModel]:
+        return self.config.serves
 
     async def aclose(self) -> None:
         await self._kube.aclose()
@@ -156,7 +161,7 @@ class KServeServing:
                 "with model_format needs the predictor.model style",
                 hint="drop model_format from the fallback or migrate to predictor.model",
             )
-        _require_storage_uri(isvc)
+        spec.require_storage_uri(isvc)
         in_fallback = isvc.storage_uri == fallback.model_uri
         if enabled:
             if in_fallback:
@@ -213,7 +218,7 @@ class KServeServing:
                 "canaryTrafficPercent has no effect",
                 hint="roll back with to_uri instead",
             )
-        _require_storage_uri(isvc)
+        spec.require_storage_uri(isvc)
         if to_uri is not None:
             return self._explicit_uri(isvc, to_uri, canary_percent)
         if self._state(isvc).mode == "fallback":
@@ -229,7 +234,7 @@ class KServeServing:
                 )
             return _Decision(
                 spec.Target(canary_percent=canary_percent),
-                f"canary of {isvc.name}: {_pct(isvc.canary_percent)} → {canary_percent}%",
+                f"canary of {isvc.name}: {spec.pct(isvc.canary_percent)} → {canary_percent}%",
             )
         if isvc.canary_in_flight:
             revision = isvc.rolled_back_revision()
@@ -276,13 +281,14 @@ class KServeServing:
         )
         if target.reached_by(isvc):
             return _Decision(
-                target, f"{isvc.name} already serves {to_uri}{_canary_note(canary_percent)}; nothing to do"
+                target,
+                f"{isvc.name} already serves {to_uri}{spec.canary_note(canary_percent)}; nothing to do",
             )
         return _Decision(
             target,
             f"{isvc.name}: {isvc.storage_uri}"
-            f"{_canary_note(isvc.canary_percent)} → {to_uri}"
-            f"{_canary_note(canary_percent)}",
+            f"{spec.canary_note(isvc.canary_percent)} → {to_uri}"
+            f"{spec.canary_note(canary_percent)}",
         )
 
     async def plan_rollback(
@@ -296,6 +302,23 @@ class KServeServing:
         self, model: str, *, to_uri: str | None = None, canary_percent: int | None = None
     ) -> ServingChange:
         return await self._apply(model, lambda isvc: self._rollback_decision(isvc, to_uri, canary_percent))
+
+    # -- version: the storageUri of the version ---------------------------------------------
+
+    async def served_version(self, served: ServedModel) -> ServedVersion:
+        health = await self.health(served.served_name)
+        state = await self.state(served.served_name)
+        evidence = f"storageUri {state.model_uri}; {health.summary}"
+        return ServedVersion(served.served_name, None, state.model_uri, health.healthy, evidence)
+
+    async def serve_version(self, served: ServedModel, version: str, uri: str) -> ServedVersion:
+        if (await self.state(served.served_name)).mode == "fallback":
+            raise InputError(
+                f"{served.served_name} serves its fallback model; turn the fallback off first "
+                "(serving.disable_fallback)"
+            )
+        await self.rollback(served.served_name, to_uri=uri)
+        return await self.served_version(served)
 
     # -- reload: KServe rolls out on spec changes by itself ---------------------------------
 
@@ -373,20 +396,3 @@ class KServeServing:
             status=409,
             hint="someone else changed the model meanwhile; plan again and re-approve",
         )
-
-
-def _require_storage_uri(isvc: spec.IsvcView) -> None:
-    if not isvc.storage_uri:
-        raise InputError(
-            f"InferenceService {isvc.name} has no storageUri in predictor.{isvc.predictor_key}",
-            hint="rollback and fallback switch the model by storageUri; custom containers "
-            "need their own runbook",
-        )
-
-
-def _pct(value: int | None) -> str:
-    return "none" if value is None else f"{value}%"
-
-
-def _canary_note(value: int | None) -> str:
-    return "" if value is None else f" (canary {value}%)"

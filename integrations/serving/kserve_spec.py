@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.errors import InputError
+
 PREVIOUS_URI = "incident-bot/previous-storage-uri"
 FALLBACK_FROM = "incident-bot/fallback-from"
 DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
@@ -235,3 +237,20 @@ def fallback_from_annotation(isvc: IsvcView, fallback_format: str | None) -> str
     if fallback_format is not None and fallback_format != isvc.model_format:
         record["modelFormat"] = isvc.model_format
     return json.dumps(record, sort_keys=True)
+
+
+def require_storage_uri(isvc: IsvcView) -> None:
+    if not isvc.storage_uri:
+        raise InputError(
+            f"InferenceService {isvc.name} has no storageUri in predictor.{isvc.predictor_key}",
+            hint="rollback and fallback switch the model by storageUri; custom containers "
+            "need their own runbook",
+        )
+
+
+def pct(value: int | None) -> str:
+    return "none" if value is None else f"{value}%"
+
+
+def canary_note(value: int | None) -> str:
+    return "" if value is None else f" (canary {value}%)"

@@ -8,11 +8,17 @@ extension (``/v2/repository/index``, ``/v2/repository/models/{name}/load|unload`
   the old one, without a gap in serving. The model's URI is resolved again, so with the MLflow
   runtime and ``models:/NAME@champion`` a moved alias is picked up.
 - rollback is not MLServer's: move the registry alias back, then reload.
+- version (``serving.ensure_version``): a model whose URI follows a registry alias
+  (``models:/NAME@champion``, ``alias`` under ``serves``) serves another version by reloading
+  once the alias points at it. MLServer's API reports a model's version only when its model
+  settings declare one (``parameters.version``); for an alias URI it reports readiness, and the
+  caller reads the alias before and after the load to know what it resolved to.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -24,10 +30,11 @@ from bot.errors import (
 )
 from integrations.base import CheckResult
 from integrations.http import ServiceClient
-from integrations.serving.config import MLServerConfig
+from integrations.serving.config import MLServerConfig, ServedModel
 from integrations.serving.protocol import (
     Capability,
     Mode,
+    ServedVersion,
     ServingChange,
     ServingHealth,
     ServingState,
@@ -39,13 +46,17 @@ READY = "READY"
 
 class MLServerServing:
     kind = "mlserver"
-    capabilities: frozenset[Capability] = frozenset({"fallback", "reload", "health"})
+    capabilities: frozenset[Capability] = frozenset({"fallback", "reload", "health", "version"})
 
     def __init__(self, name: str, config: MLServerConfig, client: ServiceClient) -> None:
         self.name = name
         self.config = config
         self.url = client.base_url
         self._http = client
+
+    @property
+    def serves(self) -> Sequence[ServedModel]:
+        return self.config.serves
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -214,6 +225,48 @@ class MLServerServing:
         await self._load(model)
         after = await self.state(model)
         return ServingChange(plan.before, after, plan.summary, after.details)
+
+    # -- version ----------------------------------------------------------------------------
+
+    async def served_version(self, served: ServedModel) -> ServedVersion:
+        name = served.served_name
+        index = await self._index()
+        state = self._state(name, index)
+        entry = index[name]
+        if state.mode == "fallback":
+            return ServedVersion(
+                name,
+                None,
+                None,
+                state.ready,
+                f"{name} on {self.name} serves its fallback {state.details['serving']}",
+            )
+        version = str(entry["version"]) if entry.get("version") else None
+        said = f"version {version}, " if version else ""
+        follows = f"; its URI follows alias {served.alias}" if served.alias and not version else ""
+        return ServedVersion(
+            name,
+            version,
+            None,
+            entry.get("state") == READY,
+            f"MLServer {self.name}: {name} {said}{entry.get('state')}{follows}",
+        )
+
+    async def serve_version(self, served: ServedModel, version: str, uri: str) -> ServedVersion:
+        name = served.served_name
+        if served.alias is None:
+            raise InputError(
+                f"MLServer {self.name} loads the URI of {name}'s model settings: the bot cannot point "
+                "it at another version",
+                hint=f"serve models:/{served.model}@<alias> and set alias under serves for {name}",
+            )
+        if (await self.state(name)).mode == "fallback":
+            raise InputError(
+                f"{name} on {self.name} serves its fallback model; turn the fallback off first "
+                "(serving.disable_fallback)"
+            )
+        await self._load(name)  # a fresh copy: the alias is resolved again
+        return await self.served_version(served)
 
     # -- rollback belongs to the registry ----------------------------------------------------
 

@@ -9,20 +9,23 @@ runbook fails at plan time, before anything changed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from bot.errors import InputError
 from integrations.base import Instance
+from integrations.serving.config import ServedModel
 
 Mode = Literal["primary", "fallback"]
-Capability = Literal["fallback", "rollback", "reload", "health"]
+Capability = Literal["fallback", "rollback", "reload", "health", "version"]
 
 _ALTERNATIVES: dict[str, str] = {
     "rollback": "roll back the registry alias instead and reload the model, or switch to the fallback",
     "reload": "this serving layer picks up changes by itself; use serving.rollback or the fallback",
     "fallback": "configure a fallback for the model on a serving instance that supports it",
     "health": "use a metrics check for verification instead",
+    "version": "configure how this layer reports and sets the served version (docs/integrations/serving.md)",
 }
 
 
@@ -71,11 +74,31 @@ class ServingHealth:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ServedVersion:
+    """What a serving layer says it serves for one registered model, through its own API."""
+
+    #: The model's name on the layer.
+    name: str
+    #: The registry version, when the layer tells it (MLServer settings, an HTTP router).
+    version: str | None
+    #: What it loads, when it tells it (KServe storageUri): the caller maps it to a version.
+    uri: str | None
+    ready: bool | None
+    #: How the layer said so, for people: "InferenceService ml/fraud: storageUri s3://..., Ready".
+    evidence: str
+
+
 @runtime_checkable
 class ServingLayer(Instance, Protocol):
     """A configured serving layer (one KServe namespace, one MLServer, one HTTP router)."""
 
     capabilities: frozenset[Capability]
+
+    @property
+    def serves(self) -> Sequence[ServedModel]:
+        """The registered models it serves (``serves:`` in its config)."""
+        ...
 
     async def state(self, model: str) -> ServingState: ...
 
@@ -96,6 +119,15 @@ class ServingLayer(Instance, Protocol):
     async def reload(self, model: str) -> ServingChange: ...
 
     async def health(self, model: str) -> ServingHealth: ...
+
+    async def served_version(self, served: ServedModel) -> ServedVersion:
+        """What the layer serves for ``served`` now (capability ``version``)."""
+        ...
+
+    async def serve_version(self, served: ServedModel, version: str, uri: str) -> ServedVersion:
+        """Serve ``version`` (loading ``uri``, or reloading what ``served.alias`` points to, which
+        the caller checked points at ``version``); idempotent; returns what is served after."""
+        ...
 
 
 def unsupported(instance: Instance, operation: Capability) -> InputError:

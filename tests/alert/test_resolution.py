@@ -46,6 +46,9 @@ async def test_every_alert_resolved_notes_it_and_moves_to_mitigated(bot: Bot) ->
     ]
     (done,) = await bot.timeline("INC-1", ("alerts_resolved",))
     assert done.text == "All 2 alerts of INC-1 resolved"
+    # Told apart from a runbook's verification (mitigated_by: runbook).
+    (moved,) = await bot.timeline("INC-1", ("status_changed",))
+    assert moved.data["mitigated_by"] == "alerts" and moved.data["reason"] == "every alert resolved"
     alerts = await bot.alerts()
     assert {a.status for a in alerts} == {"resolved"}
     assert all(a.ends_at is not None and a.ends_at.isoformat() == "2026-11-20T03:30:00+00:00" for a in alerts)
@@ -125,7 +128,9 @@ async def test_a_closed_incident_is_never_reopened(bot: Bot) -> None:
     assert [i.status for i in await bot.incidents()] == [Status.CLOSED, Status.TRIGGERED]
 
 
-async def test_flapping_is_noted_once_then_silent_until_it_calms(bot_factory: BotFactory) -> None:
+async def test_flapping_is_noted_once_and_the_status_stops_following_until_it_calms(
+    bot_factory: BotFactory,
+) -> None:
     async with bot_factory(flapping={"max_changes": 3, "window_s": 600}) as bot:
         await bot.send("alertmanager", _am("a"))
         statuses = ["resolved", "firing", "resolved", "firing", "resolved", "firing", "resolved"]
@@ -136,10 +141,15 @@ async def test_flapping_is_noted_once_then_silent_until_it_calms(bot_factory: Bo
         assert alert.flapping and alert.status == "resolved"
         kinds = await bot.kinds("INC-1")
         assert kinds.count("alert_flapping") == 1
-        # Before it flapped: resolved, refired, resolved were announced; after, nothing.
-        assert kinds.count("alert_resolved") == 2 and kinds.count("alert_refired") == 1
+        # Every change is recorded (the fourth and later marked flapping)...
+        assert kinds.count("alert_resolved") == 4 and kinds.count("alert_refired") == 3
+        notes = await bot.timeline("INC-1", ("alert_refired", "alert_resolved", "alert_flapping"))
+        flapping = [e for e in notes if e.data["alerts"][0].get("flapping")]
+        assert len(flapping) == 5 and flapping[-1].text.endswith(", flapping)")
+        # ...but the status no longer follows: it stays as it was when the flapping started.
         (incident,) = await bot.incidents()
-        assert incident.status == Status.MITIGATED  # as it was when the flapping started
+        assert incident.status == Status.MITIGATED
+        assert kinds.count("status_changed") == 3  # mitigated, investigating, mitigated; then none
         await bot.sweep(seconds=300)
         (alert,) = await bot.alerts()
         assert alert.flapping
@@ -148,6 +158,34 @@ async def test_flapping_is_noted_once_then_silent_until_it_calms(bot_factory: Bo
         assert not alert.flapping
         tail = (await bot.kinds("INC-1"))[-2:]
         assert tail == ["alert_flapping_stopped", "alerts_resolved"]
+
+
+async def test_a_flapping_alert_that_opens_a_new_incident_is_followed_there(
+    bot_factory: BotFactory,
+) -> None:
+    """INC-1 is closed; the alert's next firing, the one that makes it flap, opens INC-2: the
+    flapping and the alert resolving after it are INC-2's news, not the closed INC-1's."""
+    async with bot_factory(flapping={"max_changes": 5, "window_s": 1800}) as bot:
+        await bot.send("alertmanager", _am("a"))
+        for n, status in enumerate(["resolved", "firing", "resolved", "firing", "resolved"]):
+            bot.clock.advance(seconds=10)
+            await bot.send("alertmanager", _am("a", status=status, starts=f"2026-11-20T{4 + n:02d}:00:00Z"))
+        await _resolve_incident(bot)
+        await flows.update_incident(bot.runtime.db, "INC-1", IncidentUpdate(status=Status.CLOSED), SYSTEM)
+        closed_kinds = await bot.kinds("INC-1")
+
+        bot.clock.advance(seconds=10)
+        await bot.send("alertmanager", _am("a", starts="2026-11-20T10:00:00Z"))  # sixth change
+        (alert,) = await bot.alerts()
+        assert alert.flapping and alert.incident_id == 2
+        assert await bot.kinds("INC-1") == closed_kinds  # nothing more on the closed incident
+        assert (await bot.kinds("INC-2"))[:3] == ["declared", "alert_joined", "alert_flapping"]
+
+        bot.clock.advance(seconds=10)
+        await bot.send("alertmanager", _am("a", status="resolved", starts="2026-11-20T10:00:00Z"))
+        (resolved,) = await bot.timeline("INC-2", ("alert_resolved",))
+        assert resolved.data["alerts"][0]["status"] == "resolved"
+        assert resolved.data["alerts"][0]["flapping"] is True
 
 
 async def test_an_alert_not_sent_again_in_time_expires(bot: Bot) -> None:

@@ -2,7 +2,7 @@
 
 The rule that cannot be forgotten when a data folder is added: every file git holds under
 ``bot/`` and ``integrations/`` is in the wheel at the same path, the shipped content folders
-``runbooks/`` and ``templates/`` are in it under ``bot/defaults/``, and nothing else is.
+``runbooks/``, ``templates/`` and ``examples/`` are in it under ``bot/defaults/``, and nothing else is.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from bot import migrate
 from bot.config import PACKAGE_DIR
 from tests.packaging.conftest import Dists, tree_files
 
-CONTENT = {"runbooks": "bot/defaults/runbooks", "templates": "bot/defaults/templates"}
+CONTENT = {
+    "runbooks": "bot/defaults/runbooks",
+    "templates": "bot/defaults/templates",
+    "examples": "bot/defaults/examples",
+}
 #: Files the code opens at run time (beside every module), named to say what is at stake.
 RUNTIME_DATA = [
     "bot/migrations/env.py",

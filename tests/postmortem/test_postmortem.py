@@ -43,6 +43,10 @@ async def _incident_with_history(db: Database) -> str:
         for kind, data in (
             ("runbook_started", {"run": "RUN-1", "runbook": "rollback-model"}),
             (
+                "runbook_step_started",
+                {"run": "RUN-1", "step": "rollback", "summary": "alias champion of fraud-detector: v7 → v6"},
+            ),
+            (
                 "runbook_step_succeeded",
                 {"run": "RUN-1", "step": "rollback", "summary": "alias champion of fraud-detector: v7 → v6"},
             ),
@@ -62,7 +66,7 @@ async def test_draft_contains_the_facts(db: Database) -> None:
     assert "Time to mitigate (stop the bleeding): **" in text
     assert "| RUN-1 | rollback-model | incident-bot |" in text
     assert "succeeded |" in text
-    assert "- rollback: alias champion of fraud-detector: v7 → v6" in text
+    assert text.count("- rollback: alias champion of fraud-detector: v7 → v6") == 1  # its end, once
     assert "| alert on NaN rate of scores | alice |" in text
     assert "Status changed from mitigated to resolved" in text
     assert "Blameless language check" in text

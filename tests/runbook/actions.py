@@ -18,9 +18,12 @@ from integrations.base import (
     ActionRegistry,
     ActionResult,
     BaseAction,
+    CheckResult,
     Invocation,
     Plan,
 )
+from integrations.metrics.actions import WaitUntilAction
+from integrations.metrics.protocol import QueryResult, Sample
 
 
 @dataclass
@@ -131,10 +134,32 @@ class ReadAction(BaseAction[ReadParams]):
         return ActionResult(self.target(params), {}, {"value": value}, f"{params.key} is {value}")
 
 
+class StoreMetrics:
+    """A metrics source answering every expression with ``metric:<expr>`` of the store (0.0
+    when unset): what the real ``metrics.wait_until`` polls in engine tests."""
+
+    name = "prom"
+    kind = "prometheus"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def query(self, expr: str) -> QueryResult:
+        value = float(self.store.values.get(f"metric:{expr}", 0.0))
+        return QueryResult(expr, "vector", (Sample({}, value),))
+
+    async def check(self) -> CheckResult:
+        return CheckResult(self.name, self.kind, "memory://", reachable=True)
+
+    async def aclose(self) -> None:
+        return None
+
+
 def make_registry(store: Store) -> ActionRegistry:
     registry = ActionRegistry()
     registry.register(SetAction(store))
     registry.register(SetAction(store, "test.set_other"))
     registry.register(ReadAction(store))
+    registry.register(WaitUntilAction({"prom": StoreMetrics(store)}))
     register_builtin_actions(registry)
     return registry

@@ -13,6 +13,7 @@ from bot.errors import RejectedIntegrationError, RetryableIntegrationError
 from bot.runbook.builtin import register_builtin_actions
 from integrations.base import (
     ActionContext,
+    ActionKind,
     ActionRegistry,
     ActionResult,
     BaseAction,
@@ -26,6 +27,7 @@ from integrations.registry.actions import (
     SetAliasParams,
 )
 from integrations.serving.actions import HealthParams, ServingParams
+from integrations.serving.versions import EnsureVersionParams
 from integrations.settings import IntegrationsSettings
 from integrations.wiring import build_integrations
 from tests.runbook.actions import Store
@@ -161,6 +163,7 @@ class Health(BaseAction[HealthParams]):
     description = name
     params_model = HealthParams
     mutating = False
+    kind = ActionKind.OBSERVATION
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -216,6 +219,45 @@ class Schedule(BaseAction[ScheduleParams]):
         return Invocation(name, {"schedule": params.schedule, "instance": params.instance})
 
 
+class EnsureVersion(BaseAction[EnsureVersionParams]):
+    """The serving layer ``served:<model>`` follows ``alias:<model>@champion`` when reloaded."""
+
+    name = "serving.ensure_version"
+    description = name
+    params_model = EnsureVersionParams
+    undo_last = True
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def target(self, params: EnsureVersionParams) -> str:
+        return f"serving:mlserver/{params.model}"
+
+    def _served(self, params: EnsureVersionParams) -> Any:
+        return self.store.values.get(f"served:{params.model}", params.from_version)
+
+    async def plan(self, params: EnsureVersionParams, ctx: ActionContext) -> Plan:
+        now = self._served(params)
+        summary = f"{params.model} served: v{now} → v{params.version}"
+        return Plan(self.target(params), {"served": now}, {"served": params.version}, summary)
+
+    async def apply(self, params: EnsureVersionParams, ctx: ActionContext) -> ActionResult:
+        now = self._served(params)
+        alias = self.store.values.get(f"alias:{params.model}@champion")
+        if alias != params.version:
+            raise RejectedIntegrationError(f"alias champion points to v{alias}", system="mlserver")
+        self.store.values[f"served:{params.model}"] = params.version
+        self.store.applies.append((self.name, params.model, params.version))
+        summary = f"{params.model} served: v{now} → v{params.version}"
+        return ActionResult(self.target(params), {"served": now}, {"served": params.version}, summary)
+
+    def inverse(self, params: EnsureVersionParams, before: dict[str, Any]) -> Invocation | None:
+        if before["served"] in (None, params.version):
+            return None
+        body = {"model": params.model, "version": before["served"], "from_version": params.version}
+        return Invocation(self.name, body)
+
+
 class WaitUntil(BaseAction[WaitUntilParams]):
     """Compares ``metric:<expr>`` from the store once."""
 
@@ -223,6 +265,7 @@ class WaitUntil(BaseAction[WaitUntilParams]):
     description = name
     params_model = WaitUntilParams
     mutating = False
+    kind = ActionKind.OBSERVATION
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -266,5 +309,6 @@ def standin_registry(store: Store) -> ActionRegistry:
     registry.register(Schedule(store, paused=True))
     registry.register(Schedule(store, paused=False))
     registry.register(WaitUntil(store))
+    registry.register(EnsureVersion(store))
     register_builtin_actions(registry)
     return registry

@@ -119,18 +119,23 @@ async def test_rollback_model(client: httpx.AsyncClient, tokens: Headers, fraud:
     incident = await declare(client, tokens, "SEV2")
     assert await plan(client, tokens, "rollback-model", incident) == [
         "alias champion of fraud: v7 → v6",
+        "fraud served: v7 → v6",
         f"wait until {ERROR_RATE} < 0.05",
     ]
     run = await run_to_end(client, tokens, "rollback-model", incident)
     assert run["status"] == "succeeded" and run["approvals_required"] == 1
-    assert fraud.values["alias:fraud@champion"] == "6"
-    assert run["steps"][1]["after"] == {"value": 0.01}
+    assert fraud.values["alias:fraud@champion"] == "6" and fraud.values["served:fraud"] == "6"
+    assert run["steps"][2]["after"] == {"value": 0.01}
     undone = await undo(client, tokens, run["ref"])
     assert undone["status"] == "undone"
+    # The serving layer follows the alias: it is undone after the alias is back.
     assert [(u["step"], u["action"], u["summary"]) for u in undone["undo_steps"]] == [
-        ("rollback", "registry.set_alias", "alias champion of fraud: v6 → v7")
+        ("serve", "serving.ensure_version", "fraud served: v6 → v7"),
+        ("rollback", "registry.set_alias", "alias champion of fraud: v6 → v7"),
     ]
-    assert fraud.values["alias:fraud@champion"] == "7"
+    order = [a[0] for a in fraud.applies[-2:]]
+    assert order == ["registry.set_alias", "serving.ensure_version"]
+    assert fraud.values["alias:fraud@champion"] == "7" and fraud.values["served:fraud"] == "7"
 
 
 async def test_rollback_model_whose_check_fails_keeps_the_rollback(
@@ -246,6 +251,9 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
     assert code == 0 and "RUN-1" in out and "undone" in out
     code, out = cli("runbook", "run", "disable-naive-fallback", "--incident", "INC-1")
     assert code == 0 and "RUN-2" in out and "awaits 1 approval(s)" in out, out
+    code, out = cli("runbook", "runs", "RUN-2")  # the plan its approvers are asked about
+    assert code == 0 and "the plan it awaits approval on" in out, out
+    assert "fraud: primary → primary" in out and "fraud serves healthily" in out
     code, out = cli("runbook", "approve", "RUN-2")
     assert code == 2 and "four eyes" in out
     code, out = cli("--as", "dave", "runbook", "approve", "RUN-2")

@@ -334,3 +334,19 @@ async def test_cancel_stops_a_running_run_at_a_wait(
     assert [s.status for s in run.steps] == ["succeeded", "failed", "skipped"]
     assert store.values == {"a": 1}
     assert "runbook_cancel_requested" in await timeline_kinds(rt, incident)
+
+
+async def test_the_timeline_tells_a_step_starting_from_a_step_done(
+    rt: Runtime, store: Store, write_runbook: WriteRunbook
+) -> None:
+    write_runbook("three", THREE_STEPS)
+    store.values["a"] = "v1"
+    incident = await declare(rt)
+    run = await flows.execute(rt, (await flows.start_run(rt, "three", incident, {}, ALICE)).ref)
+    timeline = await incident_flows.get_timeline(rt.db, incident)
+    started = [e.text for e in timeline if e.kind == "runbook_step_started"]
+    done = [e.text for e in timeline if e.kind == "runbook_step_succeeded"]
+    # A change plans and applies the same summary: the texts must still differ.
+    assert started[0] == f"{run.ref} step first started: a: v1 → v2"
+    assert done[0] == f"{run.ref} step first succeeded: a: v1 → v2"
+    assert not set(started) & set(done)

@@ -112,7 +112,7 @@ def test_unknown_actions_and_parameters_are_errors(tmp_path: Path) -> None:
     errors = errors_of(path)
     assert any(
         e.startswith(f"file {path}, step one, field action: unknown action 'registry.rollback_everything'")
-        and "registered actions: test.read, test.set" in e
+        and "registered actions: metrics.wait_until, test.read, test.set" in e
         for e in errors
     )
     assert any(

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from bot.config import DEFAULT_RUNBOOKS_DIR, load_settings
-from bot.incident.domain import Severity
+from bot.incident import flows as incident_flows
+from bot.incident.domain import Severity, Status
 from bot.runbook import flows
 from bot.runbook.builtin import register_builtin_actions
 from bot.runbook.states import RunStatus
@@ -125,17 +126,23 @@ async def test_rollback_model_with_mlflow_and_prometheus(
     plan = await flows.plan_run(wired, "rollback-model", incident, inputs, ALICE)
     assert plan.steps[0].summary == f"alias champion of {model}: v3 → v2"
     assert plan.steps[0].target == f"registry:prod-mlflow/{model}@champion"
-    assert plan.steps[1].error is None and plan.steps[1].target == f"metrics:prom/{ERROR_RATE}"
+    # No serving layer is configured for the model here: the rollback says it reloads nothing.
+    assert plan.steps[1].summary is not None
+    assert plan.steps[1].summary.startswith(f"no serving layer is configured for {model}")
+    assert plan.steps[2].error is None and plan.steps[2].target == f"metrics:prom/{ERROR_RATE}"
 
     run = await flows.start_run(wired, "rollback-model", incident, inputs, ALICE)
     done = await flows.execute(wired, run.ref)
     assert done.status == RunStatus.SUCCEEDED, done.error
     assert (done.steps[0].before, done.steps[0].after) == ({"version": "3"}, {"version": "2"})
     assert await champion(mlflow_server, model) == "2"
+    # The verification mitigates the incident.
+    assert (await incident_flows.get_incident(wired.db, incident)).status == Status.MITIGATED
 
     undone = await flows.execute(wired, (await flows.undo(wired, run.ref, ALICE)).ref)
     assert undone.status == RunStatus.UNDONE, undone.error
-    assert [(u.step, u.action) for u in undone.undo_steps] == [("rollback", "registry.set_alias")]
+    changed = [(u.step, u.action) for u in undone.undo_steps if u.status == "succeeded"]
+    assert changed == [("rollback", "registry.set_alias")]
     assert await champion(mlflow_server, model) == "3"
 
     # The undo recorded the move v2 → v3 in the alias history: rolling back again goes to v2.

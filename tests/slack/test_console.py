@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 
+from bot.app import create_app
+from bot.auth.actor import SYSTEM
+from bot.chat.service import list_messages
+from bot.config import load_settings
+from bot.incident import flows as incident_flows
 from bot.incident.domain import Status
+from bot.incident.schemas import IncidentCreate
+from bot.runtime import Runtime
 
 
 async def test_no_slack_route_and_the_room_runs_on_the_console(
@@ -37,3 +45,27 @@ async def test_no_slack_route_and_the_room_runs_on_the_console(
     ]
     assert {s for _, s in methods} == {"sent"}
     assert incident["status"] == Status.TRIGGERED
+
+
+async def test_a_configured_group_is_invited_quietly_on_the_console(db_url: str, tmp_path: Path) -> None:
+    """@ml-oncall is the on-call group and a responder: without Slack it has no members, and
+    inviting it is no error on the timeline."""
+    settings = load_settings(database_url=db_url, slack={"oncall_group": "@ml-oncall"})
+    runtime = Runtime.build(settings)
+    app = create_app(settings, runtime)
+    async with app.router.lifespan_context(app):
+        incident = await incident_flows.declare_incident(
+            runtime.db, IncidentCreate(title="Fraud model errors", responders=["@ml-oncall"]), SYSTEM
+        )
+        sent: list[str] = []
+        for _ in range(200):
+            async with runtime.db.session() as session:
+                messages, _total = await list_messages(session, incident_id=1)
+            sent = [m.method for m in messages if m.status == "sent"]
+            if "usergroups.list" in sent and "pins.add" in sent:
+                break
+            await asyncio.sleep(0.05)
+        assert "usergroups.list" in sent
+        timeline = await incident_flows.get_timeline(runtime.db, incident.ref)
+        assert [e.text for e in timeline if e.kind == "chat_error"] == []
+    await runtime.db.dispose()

@@ -197,7 +197,12 @@ async def test_run_waits_for_approval_and_asks_only_the_approvers(
         m["text"] for m in (c.args for c in room.fake.ok_calls("chat.postMessage")) if m["channel"] == channel
     ]
     joined = "\n".join(progress)
-    for expected in ("cat approved RUN-1", "RUN-1 step alias: champion: v42 → v41", "RUN-1 succeeded"):
+    expectations = (
+        "cat approved RUN-1",
+        "RUN-1 step alias succeeded: champion: v42 → v41",
+        "RUN-1 succeeded",
+    )
+    for expected in expectations:
         assert expected in joined
     assert not any("step_started" in p or "requested RUN-1" in p for p in progress)
 

@@ -18,6 +18,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from bot.auth.actor import Actor
 from bot.errors import ConflictError, InputError
 from bot.runbook import flows
+from bot.runbook.explain import explain
 from bot.runbook.schemas import PlanOut, RunOut
 from bot.runbook.states import RunStatus
 from bot.slack import blocks as bk
@@ -70,6 +71,7 @@ def _plan_summary(plan: PlanOut) -> str:
     steps = "\n".join(
         f"• `{bk.escape(s.step)}` {bk.escape(s.summary or '')}"
         + (f" :warning: {bk.escape(s.error)}" if s.error else "")
+        + (f"\n    _{bk.escape(why)}_" if (why := explain(s.details)) else "")
         for s in plan.steps
     )
     need = plan.approval.approvals_required

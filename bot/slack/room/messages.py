@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.incident.domain import Role, Status
 from bot.incident.models import TimelineEvent
+from bot.runbook.kinds import Kind
 from bot.slack import blocks as bk
 from bot.slack.card import STATUS_EMOJI
 from bot.slack.ids import CAPTURED_MESSAGE_SOURCE
@@ -20,7 +21,9 @@ CARD_UNCHANGED = frozenset({"note", "channel_created", "chat_error"})
 
 
 def changes_card(event: TimelineEvent) -> bool:
-    return event.kind not in CARD_UNCHANGED and not event.kind.startswith("runbook_")
+    # A skipped auto-run offers its runbook among the card's suggestions.
+    offered = event.kind == Kind.AUTO_RUN_SKIPPED and bool(event.data.get("offered"))
+    return offered or (event.kind not in CARD_UNCHANGED and not event.kind.startswith("runbook_"))
 
 
 def _by(event: TimelineEvent) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from bot.incident import service
 from bot.incident.domain import Role
 from bot.incident.models import TimelineEvent
+from bot.runbook.explain import explain
 from bot.runbook.kinds import Kind
 from bot.slack import blocks as bk
 from bot.slack.card import slack_date
@@ -31,6 +32,7 @@ EMOJI: dict[str, str] = {
     Kind.APPROVAL_EXPIRED: ":hourglass:",
     Kind.STARTED: ":arrow_forward:",
     Kind.RESUMED: ":arrow_forward:",
+    Kind.STEP_RESTARTED: ":arrows_counterclockwise:",
     Kind.STEP_RETRYING: ":repeat:",
     Kind.STEP_SUCCEEDED: ":white_check_mark:",
     Kind.STEP_FAILED: ":x:",
@@ -44,6 +46,7 @@ EMOJI: dict[str, str] = {
     Kind.UNDO_FAILED: ":boom:",
     Kind.UNDONE: ":leftwards_arrow_with_hook:",
     Kind.AUTO_RUN_REFUSED: ":no_entry_sign:",
+    Kind.AUTO_RUN_SKIPPED: ":information_source:",
 }
 #: Kinds the channel does without: the next event says it better (thread spam is a complaint).
 QUIET = frozenset({Kind.REQUESTED.value, Kind.STEP_STARTED.value})
@@ -73,6 +76,9 @@ def _plan_steps(data: dict[str, Any]) -> list[str]:
             line = f"• `{name}` {bk.escape(str(step.get('summary') or ''))}".rstrip()
             if step.get("error"):
                 line += f" :warning: {bk.escape(str(step['error']))}"
+            why = explain(step.get("details") if isinstance(step.get("details"), dict) else None)
+            if why:
+                line += f"\n    _{bk.escape(why)}_"
             lines.append(line)
     return lines
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import threading
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
+from bot.config import DEFAULT_RUNBOOKS_DIR
 from bot.errors import ConfigError, InputError, RetryableIntegrationError
+from bot.runbook.models import RunbookSpec
+from bot.runbook.planning import dry_run
+from bot.runbook.templating import Templates
 from integrations.base import ActionContext, ActionRegistry
 from integrations.serving.actions import register_actions
 from integrations.serving.kserve import KServeServing
@@ -24,11 +29,12 @@ def registry_for(**instances: KServeServing) -> ActionRegistry:
     return registry
 
 
-def test_registers_the_five_actions_once(kserve: KServeServing) -> None:
+def test_registers_the_six_actions_once(kserve: KServeServing) -> None:
     registry = registry_for(prod=kserve)
     assert registry.names() == [
         "serving.disable_fallback",
         "serving.enable_fallback",
+        "serving.ensure_version",
         "serving.health",
         "serving.reload_model",
         "serving.rollback",
@@ -125,3 +131,31 @@ def test_params_are_validated(kserve: KServeServing) -> None:
         rollback.params_model.model_validate({"model": MODEL, "storage_uri": "s3://x"})
     with pytest.raises(ValidationError):
         rollback.params_model.model_validate({"model": ""})
+
+
+async def test_a_dry_run_plans_the_health_check_against_the_planned_fallback(
+    kube_api: FakeKubeApi, kserve: KServeServing
+) -> None:
+    """enable-naive-fallback: the check after the switch is about the fallback, not what serves now."""
+    kube_api.add_inference_service(NAMESPACE, MODEL, "s3://m/v1")
+    text = (DEFAULT_RUNBOOKS_DIR / "enable-naive-fallback.yaml").read_text()
+    spec = RunbookSpec.model_validate(yaml.safe_load(text))
+    steps = await dry_run(
+        spec,
+        registry_for(prod=kserve),
+        Templates(),
+        inputs={"model": MODEL, "serving": None, "healthy_within_s": 60},
+        incident={"ref": "INC-1", "labels": {"model": MODEL}, "models": [MODEL]},
+        run={"ref": None},
+        secrets=(),
+        actor="alice",
+        plan_timeout=10,
+    )
+    switch, healthy = steps
+    assert switch.intended is not None and switch.intended["mode"] == "fallback"
+    assert healthy.error is None and healthy.summary is not None
+    assert healthy.summary.startswith(
+        f"{MODEL} on prod-kserve: checks that it serves healthily once an earlier step made it "
+        "serve its fallback (s3://models/fraud-baseline)"
+    )
+    assert healthy.details is not None and healthy.details["planned"]["mode"] == "fallback"
