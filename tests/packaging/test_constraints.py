@@ -55,3 +55,11 @@ def test_each_server_environment_is_pinned(name: str) -> None:
     path = SERVER_CONSTRAINTS / f"{name}.txt"
     assert path.is_file(), f"no {path}; run .ci/refresh-constraints {name}"
     check(list(SERVER_ENVS[name]), pins(path), path)
+
+
+def test_the_demo_environment_is_pinned() -> None:
+    """``tests/system/test_demo.py`` installs the bot with its demo extra at these pins."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    path = SERVER_CONSTRAINTS / "demo.txt"
+    requirements = [*project["project"]["dependencies"], *project["project"]["optional-dependencies"]["demo"]]
+    check(requirements, pins(path), path)

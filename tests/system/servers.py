@@ -34,12 +34,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def ensure_venv(name: str, requirements: Sequence[str], python: str | None = None) -> Path:
+def ensure_venv(
+    name: str, requirements: Sequence[str], python: str | None = None, *, key: str = ""
+) -> Path:
     """Return the bin/ folder of a cached venv holding exactly ``requirements``, at the versions
-    pinned in ``constraints/<name>.txt`` (a new pin file makes a new environment)."""
+    pinned in ``constraints/<name>.txt`` (a new pin file makes a new environment). ``key`` is
+    anything else the environment depends on (e.g. the metadata of an editable install)."""
     pins = CONSTRAINTS / f"{name}.txt"
     pinned = pins.read_text() if pins.is_file() else ""
-    digest = hashlib.sha256("\n".join([*requirements, pinned]).encode()).hexdigest()[:12]
+    digest = hashlib.sha256("\n".join([*requirements, pinned, key]).encode()).hexdigest()[:12]
     venv = CACHE / "venvs" / f"{name}-{digest}"
     CACHE.mkdir(parents=True, exist_ok=True)
     lock_path = CACHE / f"{name}.lock"

@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def demo_bin() -> Path:
-    """A venv with the bot (editable: this checkout's code) and its demo extra."""
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:8]
-    return ensure_venv(f"demo-{digest}", ["-e", f"{ROOT}[demo]"])
+    """A venv with the bot (editable: this checkout's code) and its demo extra, pinned by
+    ``tests/system/constraints/demo.txt``; rebuilt when pyproject.toml changes."""
+    metadata = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    return ensure_venv("demo", ["-e", f"{ROOT}[demo]"], key=metadata)
 
 
 def alive(pids: dict[str, int]) -> list[str]:
