@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.audit.failures import AuthFailures
+from bot.authz.people import Directory
+from bot.authz.policy import Authorizer
 from bot.chat.runtime import Chat, build_chat
 from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
+from bot.permissions import GroupResolver
 from bot.reminder.jobs import ReminderScheduler
 from bot.runbook.loader import Catalog
 from bot.web.metrics import Metrics
@@ -35,9 +39,15 @@ class Runtime:
     integrations: Integrations = field(default_factory=lambda: Integrations(ActionRegistry()))
     #: Chat delivery: outbox hooks, sender (Slack or console), user groups (bot/chat/runtime.py).
     chat: Chat = field(init=False)
+    #: Who may do what (bot/authz): the one authorization every flow calls.
+    authz: Authorizer = field(init=False)
+    #: Failed authentications, audited at a bounded rate per source.
+    auth_failures: AuthFailures = field(init=False)
 
     def __post_init__(self) -> None:
         self.chat = build_chat(self.settings.slack, self.db, self.metrics.registry)
+        self.authz = build_authorizer(self.settings, self.chat.groups)
+        self.auth_failures = AuthFailures(self.db)
 
     _runbooks: Catalog | None = field(default=None, init=False, repr=False)
 
@@ -63,3 +73,13 @@ class Runtime:
         runtime.components.append(runtime.chat.worker)
         runtime.components.append(ReminderScheduler.for_runtime(runtime))
         return runtime
+
+
+def build_authorizer(settings: Settings, chat_groups: GroupResolver | None = None) -> Authorizer:
+    """People and groups from the config (``runbooks.approver_groups`` counts as groups too),
+    with the chat's user groups behind them."""
+    groups: dict[str, list[str]] = {}
+    for source in (settings.runbooks.approver_groups, settings.groups):
+        for name, members in source.items():
+            groups.setdefault(name, []).extend(members)
+    return Authorizer(settings.permissions, Directory(settings.people, groups), chat_groups)

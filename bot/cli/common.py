@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -12,11 +11,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from bot.auth.actor import Actor, cli_actor
 from bot.config import Settings, load_settings
 from bot.db import Database
-from bot.errors import ConfigError, IncidentBotError
+from bot.errors import ConfigError, IncidentBotError, InputError, PermissionDeniedError
 
 T = TypeVar("T")
 
@@ -60,16 +59,18 @@ def settings() -> Settings:
     return load_settings(state.config)
 
 
-def actor() -> Actor:
-    return cli_actor(state.user or getpass.getuser())
-
-
 def fail(error: IncidentBotError) -> typer.Exit:
-    """Print an error without a traceback; exit 2 for configuration errors, else 1."""
-    err_console.print(f"[red]error:[/red] {error.message}", markup=True, soft_wrap=True)
-    if error.hint:
-        err_console.print(f"  hint: {error.hint}")
-    return typer.Exit(code=2 if isinstance(error, ConfigError) else 1)
+    """Print an error without a traceback; exit 2 for configuration errors and refusals (one
+    line: the rule and who may), else 1."""
+    if isinstance(error, PermissionDeniedError | InputError) and error.hint:
+        line = f"{escape(error.message)} ({escape(error.hint)})"
+        err_console.print(f"[red]error:[/red] {line}", markup=True, soft_wrap=True)
+    else:
+        err_console.print(f"[red]error:[/red] {escape(error.message)}", markup=True, soft_wrap=True)
+        if error.hint:
+            err_console.print(f"  hint: {error.hint}", markup=False)
+    refused = isinstance(error, ConfigError | PermissionDeniedError)
+    return typer.Exit(code=2 if refused else 1)
 
 
 def run(func: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:

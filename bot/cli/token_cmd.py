@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.auth import service
+from bot.auth import flows, service
 from bot.auth.service import Scope
-from bot.cli.common import actor, console, database, run
+from bot.cli.access import actor, services
+from bot.cli.common import console, database, run
 
 app = typer.Typer(help="API tokens (bearer, with scopes read/write/admin).", no_args_is_help=True)
 
@@ -21,9 +22,11 @@ def create(
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
 
+    who = actor()
+
     async def _create() -> str:
-        async with database() as db, db.transaction() as session:
-            _row, clear = await service.create_token(session, name, scope, actor())
+        async with services() as (db, authz):
+            _row, clear = await flows.create_token(db, name, scope, who, authz=authz)
             return clear
 
     clear = run(_create)
@@ -58,11 +61,13 @@ def list_() -> None:
 
 @app.command("revoke")
 def revoke(name: str) -> None:
-    """Revoke a token by name."""
+    """Revoke the active token of that name."""
+
+    who = actor()
 
     async def _revoke() -> None:
-        async with database() as db, db.transaction() as session:
-            await service.revoke_token(session, name, actor())
+        async with services() as (db, authz):
+            await flows.revoke_token(db, name, who, authz=authz)
 
     run(_revoke)
     console.print(f"token {name!r} revoked")

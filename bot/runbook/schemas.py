@@ -109,6 +109,8 @@ class ApprovalNeedOut(BaseModel):
     approvers: list[str]
     four_eyes: bool
     expires_after_s: float
+    #: Why more approvals are needed than the runbook's level at this severity.
+    reason: str | None = None
 
 
 class PlanOut(BaseModel):
@@ -144,6 +146,8 @@ class StepOut(BaseModel):
 
 
 class ApprovalOut(BaseModel):
+    #: do: an approval of the run; undo: of its undo.
+    phase: Phase = Phase.DO
     approver: str
     approver_label: str
     decision: str
@@ -176,6 +180,8 @@ class RunOut(BaseModel):
     ended_by: str | None
     cancel_requested_by: str | None
     undo_requested_by: str | None
+    #: What awaits approval: the run (do) or, after an undo was asked for, its undo.
+    approval_phase: Phase = Phase.DO
     #: The targets this run holds locked.
     locks: list[str]
     steps: list[StepOut]
@@ -183,7 +189,8 @@ class RunOut(BaseModel):
 
     @property
     def approvals_given(self) -> int:
-        return sum(1 for a in self.approvals if a.decision == "approved")
+        """Approvals of what awaits approval now (the run, or its undo)."""
+        return sum(1 for a in self.approvals if a.decision == "approved" and a.phase == self.approval_phase)
 
 
 class ApproversOut(BaseModel):

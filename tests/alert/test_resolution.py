@@ -81,7 +81,9 @@ async def test_a_retried_old_firing_notification_does_not_refire(bot: Bot) -> No
 
 
 async def _resolve_incident(bot: Bot) -> None:
-    await flows.update_incident(bot.runtime.db, "INC-1", IncidentUpdate(status=Status.RESOLVED), SYSTEM)
+    await flows.update_incident(
+        bot.runtime.db, "INC-1", IncidentUpdate(status=Status.RESOLVED), SYSTEM, authz=bot.runtime.authz
+    )
 
 
 async def test_a_resolved_incident_reopens_when_its_group_fires_again(bot: Bot) -> None:
@@ -120,7 +122,9 @@ async def test_an_old_resolved_incident_is_not_reopened(bot_factory: BotFactory)
 async def test_a_closed_incident_is_never_reopened(bot: Bot) -> None:
     await bot.send("alertmanager", _am("a"))
     await _resolve_incident(bot)
-    await flows.update_incident(bot.runtime.db, "INC-1", IncidentUpdate(status=Status.CLOSED), SYSTEM)
+    await flows.update_incident(
+        bot.runtime.db, "INC-1", IncidentUpdate(status=Status.CLOSED), SYSTEM, authz=bot.runtime.authz
+    )
     await bot.send("alertmanager", _am("b"))
     assert [i.status for i in await bot.incidents()] == [Status.CLOSED, Status.TRIGGERED]
 

@@ -76,7 +76,7 @@ async def test_resolve_needs_the_commander_role(room: Room, incident: tuple[str,
     assert [r["action"] for r in await refusals(room)] == ["resolve"]
     assert (await flows.get_incident(room.runtime.db, ref)).status == "triggered"
 
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API, authz=room.runtime.authz)
     allowed = await room.click(ActionId.RESOLVE, ref, user="UBEN", channel=channel)
     await room.settle()
     assert allowed.text() == ":white_check_mark: INC-1 is resolved."
@@ -87,8 +87,8 @@ async def test_resolve_needs_the_commander_role(room: Room, incident: tuple[str,
 
 async def test_a_handed_over_role_no_longer_grants(room: Room, incident: tuple[str, str]) -> None:
     ref, channel = incident
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UCAT", API)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API, authz=room.runtime.authz)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UCAT", API, authz=room.runtime.authz)
     refused = await room.command("resolve", channel=channel, user="UBEN")
     await room.settle()
     assert refused.text().startswith(":warning: ben may not resolve")

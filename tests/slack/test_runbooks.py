@@ -79,7 +79,9 @@ async def room(
 @pytest.fixture
 async def incident(room: Room) -> tuple[str, str]:
     ref = await room.declare(severity="SEV2", models=["fraud-detector"])
-    await incident_flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
+    await incident_flows.assign_role(
+        room.runtime.db, ref, Role.COMMANDER, "UBEN", API, authz=room.runtime.authz
+    )
     await room.settle()
     room.fake.calls.clear()
     return ref, await room.channel_of(ref)
