@@ -23,8 +23,8 @@ from bot.incident import flows
 from bot.incident.domain import Severity
 from bot.incident.schemas import IncidentCreate
 from bot.reminder.jobs import ReminderScheduler
-from tests.fakes.kube_api import serve_asgi
 from tests.access import OPEN
+from tests.fakes.kube_api import serve_asgi
 
 PAGING_SECRET = "Bearer paging-secret-123"
 PAGING_KEY = "routing-key-456"

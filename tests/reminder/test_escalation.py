@@ -11,8 +11,8 @@ from bot.db import Database
 from bot.incident import flows
 from bot.reminder.flows import MAX_PAGE_ATTEMPTS
 from bot.reminder.models import PageStatus, Reminder
-from tests.reminder.conftest import (
 from tests.access import OPEN
+from tests.reminder.conftest import (
     PAGING_KEY,
     PAGING_SECRET,
     Factory,

@@ -13,8 +13,8 @@ from bot.incident import flows, service
 from bot.incident.domain import Role, Severity
 from bot.incident.schemas import TimelineEventOut
 from bot.reminder.models import Reminder
-from tests.reminder.conftest import Factory, FakeClock, declare, reminder_settings
 from tests.access import OPEN
+from tests.reminder.conftest import Factory, FakeClock, declare, reminder_settings
 
 ADA = Actor(id="U1", kind="person", interface=Interface.SLACK, name="Ada")
 

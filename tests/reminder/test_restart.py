@@ -20,6 +20,7 @@ from bot.reminder.models import Reminder
 from bot.runtime import Runtime
 from tests.chat.conftest import drained, eventually
 from tests.fakes.slack_api import DEFAULT_TOKEN, FakeSlack, serve_fake_slack
+from tests.access import OPEN
 from tests.reminder.conftest import FakeClock, PagingServer, declare, reminder_settings
 
 ADA = Actor(id="U1", kind="person", interface=Interface.SLACK)
@@ -48,8 +49,8 @@ async def _count(runtime: Runtime, model: type[Reminder] | type[OutboxMessage]) 
 
 async def _staffed_incident(runtime: Runtime, channel: str) -> str:
     ref = await declare(runtime.db)
-    await flows.acknowledge(runtime.db, ref, ADA, authz=runtime.authz)
-    await flows.assign_role(runtime.db, ref, Role.COMMANDER, "U1", ADA, authz=runtime.authz)
+    await flows.acknowledge(runtime.db, ref, ADA, authz=OPEN)
+    await flows.assign_role(runtime.db, ref, Role.COMMANDER, "U1", ADA, authz=OPEN)
     async with runtime.db.transaction() as session:
         incident = await service.get_incident(session, ref, for_update=True)
         await service.set_chat_channel(session, incident, channel, "inc-room", SYSTEM)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.audit.service import list_audit
-from bot.auth.actor import Actor, Interface
+from bot.auth.actor import SYSTEM, Actor, Interface
 from bot.errors import ConflictError, PermissionDeniedError
 from bot.incident import flows as incident_flows
 from bot.incident.domain import Role, Severity
@@ -17,7 +17,6 @@ from bot.runbook import flows
 from bot.runbook.states import RunStatus
 from bot.runtime import Runtime
 from tests.runbook.actions import Store
-from bot.auth.actor import SYSTEM
 from tests.runbook.conftest import ALICE, BOB, CAROL, DAVE, WriteRunbook, declare, events, make_runtime
 
 GUARDED = """

@@ -14,8 +14,8 @@ from bot.incident.schemas import IncidentCreate, IncidentOut, RoleHolder
 from bot.slack import blocks as bk
 from bot.slack.card import AlertSummary, CardView, card_text, load_card, render_card
 from bot.slack.ids import ActionId, BlockId
-from tests.slack.conftest import API
 from tests.access import OPEN
+from tests.slack.conftest import API
 
 AT = datetime(2026, 3, 9, 3, 12, tzinfo=UTC)
 

@@ -19,8 +19,8 @@ from bot.incident.domain import Role, Severity, Status, parse_ref
 from bot.incident.schemas import IncidentUpdate
 from bot.runtime import Runtime
 from bot.slack.models import RoomState, SlackRoom
-from tests.slack.conftest import API, Room, room_settings
 from tests.access import OPEN
+from tests.slack.conftest import API, Room, room_settings
 
 
 async def declare(room: Room, title: str = "Fraud model latency", **fields: Any) -> str:
