@@ -236,8 +236,7 @@ async def _decide(runtime: Runtime, run_ref: str, actor: Actor, action: Action, 
         )
     if expired is not None:
         raise ConflictError(
-            f"the approval request of {expired} expired at {deadline:%Y-%m-%d %H:%M:%S} UTC; "
-            "it is cancelled",
+            f"the approval request of {expired} expired at {deadline:%Y-%m-%d %H:%M:%S} UTC; it is cancelled",
             hint="request the run again",
             run=expired,
         )

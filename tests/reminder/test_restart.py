@@ -18,9 +18,9 @@ from bot.incident.domain import Role
 from bot.reminder.jobs import ReminderScheduler
 from bot.reminder.models import Reminder
 from bot.runtime import Runtime
+from tests.access import OPEN
 from tests.chat.conftest import drained, eventually
 from tests.fakes.slack_api import DEFAULT_TOKEN, FakeSlack, serve_fake_slack
-from tests.access import OPEN
 from tests.reminder.conftest import FakeClock, PagingServer, declare, reminder_settings
 
 ADA = Actor(id="U1", kind="person", interface=Interface.SLACK)
