@@ -128,6 +128,12 @@ class Authorizer:
         def refuse(reason: str, who: str, rule: str) -> RefusedError:
             return RefusedError(actor, action, target, reason, who=who, rule=rule)
 
+        if action == Action.ASSIGN_ROLE and not is_person_id(target.assignee or ""):
+            return refuse(
+                f"roles are held by people: {target.assignee} is not a person",
+                "a person (a configured id, a Slack user, an e-mail)",
+                "roles are people's",
+            )
         if actor.is_bot:
             if action in NOT_FOR_THE_BOT:
                 return refuse(
@@ -216,12 +222,6 @@ class Authorizer:
     ) -> RefusedError | None:
         incident, role, assignee = target.incident, target.role, target.assignee or ""
         assert incident is not None and role is not None
-        if not is_person_id(assignee):
-            return refuse(
-                f"roles are held by people: {assignee} is not a person",
-                "a person (a configured id, a Slack user, an e-mail)",
-                "roles are people's",
-            )
         if await self.matches(session, actor, self.permissions.assign_roles, incident):
             return None
         assert incident.id is not None
