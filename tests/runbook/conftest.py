@@ -67,10 +67,12 @@ def make_runtime(
     *,
     permissions: dict[str, Any] | None = None,
     people: list[dict[str, Any]] | None = None,
+    groups: dict[str, list[str]] | None = None,
     **runbooks: Any,
 ) -> Runtime:
     settings = load_settings(
         people=people or [],
+        groups=groups or {},
         database_url=db_url,
         runbooks_dir=runbooks_dir,
         runbooks={**FAST, **runbooks},
