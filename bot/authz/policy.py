@@ -79,8 +79,17 @@ class Target:
     details: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of_incident(cls, incident: Incident, **kw: object) -> Target:
-        return cls("incident", incident.ref, incident=incident, **kw)  # type: ignore[arg-type]
+    def of_incident(
+        cls,
+        incident: Incident,
+        *,
+        role: Role | None = None,
+        assignee: str | None = None,
+        details: dict[str, str] | None = None,
+    ) -> Target:
+        return cls(
+            "incident", incident.ref, incident=incident, role=role, assignee=assignee, details=details or {}
+        )
 
 
 class RefusedError(PermissionDeniedError):
@@ -205,16 +214,13 @@ class Authorizer:
 
     @staticmethod
     def _what(action: Action, target: Target) -> str:
-        if action in (Action.DECLARE, Action.SILENCE_CREATE, Action.TOKEN_CREATE, Action.CHAT_RETRY):
+        """The target as the refusal names it ("INC-4", "RUN-2", "runbook rollback-model")."""
+        if target.id == "(new)" or target.type in ("audit", "chat_message"):
             return ""
-        if action == Action.AUDIT_READ:
-            return ""
-        if action in (Action.SILENCE_EXPIRE,):
-            return f"silence {target.id}"
-        if action == Action.TOKEN_REVOKE:
+        if target.type == "token":
             return f"token {target.id!r}"
-        if action in (Action.RUN, Action.DRY_RUN) and target.run is None:
-            return f"runbook {target.id}"
+        if target.type in ("silence", "runbook"):
+            return f"{target.type} {target.id}"
         return target.id
 
     async def _assign_role(

@@ -24,6 +24,7 @@ from bot.incident import service as incident_service
 from bot.incident import timeline
 from bot.incident.models import Incident
 from bot.runbook import approvals, locks, planning, service, snapshots
+from bot.runbook import undo as undo_requests
 from bot.runbook.browse import catalog, expiry, get_runbook, list_runbooks, suggested_for
 from bot.runbook.context import incident_context
 from bot.runbook.engine import Engine
@@ -275,7 +276,7 @@ async def undo(runtime: Runtime, run_ref: str, actor: Actor) -> RunOut:
         need = await _need(runtime, session, spec, incident, actor.id)
         required = max(need.approvals, run.approvals_required)
         run.four_eyes = run.four_eyes or need.four_eyes
-        await service.request_undo(
+        await undo_requests.request_undo(
             session, incident, run, actor, approvals_required=required, expires_after=expiry(runtime, spec)
         )
         return await snapshots.snapshot(session, run)

@@ -19,7 +19,7 @@ from bot.db import after_commit, utcnow
 from bot.errors import ConflictError, NotFoundError
 from bot.incident import service as incident_service
 from bot.incident.models import Incident
-from bot.runbook import locks, progress
+from bot.runbook import progress
 from bot.runbook.kinds import Kind
 from bot.runbook.loader import Runbook
 from bot.runbook.schemas import PlannedStepOut
@@ -27,7 +27,6 @@ from bot.runbook.signals import RunReady, RunRequested
 from bot.runbook.snapshots import approvals_of
 from bot.runbook.states import (
     ACTIVE,
-    UNDOABLE,
     Origin,
     Phase,
     RunStatus,
@@ -35,7 +34,7 @@ from bot.runbook.states import (
     parse_run_ref,
 )
 from bot.runbook.tables import RunbookApproval, RunbookRun, RunbookStep
-from bot.runbook.undo import plan_undo, undo_targets
+from bot.runbook.undo import drop_undo, undo_started
 
 
 async def get_run(session: AsyncSession, ref: str | int) -> RunbookRun:
@@ -187,7 +186,7 @@ async def expire_if_due(session: AsyncSession, incident: Incident, run: RunbookR
         return False
     expires_at = run.expires_at.isoformat() if run.expires_at else None
     if run.undo_from is not None:
-        await _drop_undo(
+        await drop_undo(
             session,
             incident,
             run,
@@ -209,26 +208,6 @@ async def expire_if_due(session: AsyncSession, incident: Incident, run: RunbookR
         expires_at=expires_at,
     )
     return True
-
-
-async def _drop_undo(
-    session: AsyncSession,
-    incident: Incident,
-    run: RunbookRun,
-    kind: Kind,
-    text: str,
-    actor: Actor,
-    **data: Any,
-) -> None:
-    """An undo that was not approved: the run goes back to how it ended, its locks released."""
-    assert run.id is not None and run.undo_from is not None
-    run.status = run.undo_from
-    run.undo_from = None
-    run.expires_at = None
-    run.updated_at = utcnow()
-    session.add(run)
-    await locks.release(session, run.id)
-    await progress.record(session, incident, run, kind, text, actor=actor, undo=True, **data)
 
 
 async def due_for_expiry(session: AsyncSession) -> list[int]:
@@ -298,7 +277,7 @@ async def approve(
         undo=phase == Phase.UNDO or None,
     )
     if remaining == 0 and phase == Phase.UNDO:
-        await _undo_started(session, incident, run, actor)
+        await undo_started(session, incident, run, actor)
 
 
 async def deny(session: AsyncSession, incident: Incident, run: RunbookRun, actor: Actor, reason: str) -> None:
@@ -317,7 +296,7 @@ async def deny(session: AsyncSession, incident: Incident, run: RunbookRun, actor
     )
     await session.flush()
     if phase == Phase.UNDO:
-        await _drop_undo(
+        await drop_undo(
             session,
             incident,
             run,
@@ -346,7 +325,7 @@ async def cancel(session: AsyncSession, incident: Incident, run: RunbookRun, act
     """Cancel a run that has not started; ask a running one to stop after its current step."""
     status = RunStatus(run.status)
     if status == RunStatus.AWAITING_APPROVAL and run.undo_from is not None:
-        await _drop_undo(
+        await drop_undo(
             session, incident, run, Kind.CANCELLED, f"{actor.label} withdrew the undo of {run.ref}", actor
         )
         return
@@ -380,81 +359,6 @@ async def cancel(session: AsyncSession, incident: Incident, run: RunbookRun, act
         actor=actor,
         cancelled_by=actor.label,
     )
-
-
-async def request_undo(
-    session: AsyncSession,
-    incident: Incident,
-    run: RunbookRun,
-    actor: Actor,
-    *,
-    approvals_required: int = 0,
-    expires_after: float = 0.0,
-) -> None:
-    """Undo a finished run now, or, when its approval policy asks for it, once approved."""
-    status = RunStatus(run.status)
-    if status not in UNDOABLE:
-        raise ConflictError(
-            f"{run.ref} is {status.value}: only a finished run (succeeded, failed, cancelled) can be undone",
-            run=run.ref,
-        )
-    assert run.id is not None
-    todo = await plan_undo(session, run)
-    if not todo:
-        raise ConflictError(f"{run.ref} changed nothing that is not undone already", run=run.ref)
-    await locks.acquire(session, run.id, undo_targets(await progress.steps_of(session, run.id, Phase.DO)))
-    run.undo_requested_by = actor.label
-    run.undo_requester = actor.id
-    run.updated_at = utcnow()
-    steps = [r.step_id for r in todo]
-    if approvals_required == 0:
-        run.status = RunStatus.UNDOING.value
-        run.finished_at = None
-        session.add(run)
-        await _undo_started(session, incident, run, actor, steps)
-        return
-    run.undo_from = run.status
-    run.status = RunStatus.AWAITING_APPROVAL.value
-    run.approvals_required = max(run.approvals_required, approvals_required)
-    run.expires_at = utcnow() + timedelta(seconds=expires_after)
-    session.add(run)
-    await progress.record(
-        session,
-        incident,
-        run,
-        Kind.APPROVAL_REQUESTED,
-        f"{actor.label} asked to undo {run.ref} ({', '.join(steps)}, last first); it needs "
-        f"{run.approvals_required} approval(s) from {', '.join(run.approvers)}",
-        actor=actor,
-        undo=True,
-        steps=steps,
-        approvers=list(run.approvers),
-        approvals_required=run.approvals_required,
-        four_eyes=run.four_eyes,
-        requested_by=actor.label,
-        expires_at=run.expires_at.isoformat(),
-    )
-
-
-async def _undo_started(
-    session: AsyncSession, incident: Incident, run: RunbookRun, actor: Actor, steps: list[str] | None = None
-) -> None:
-    assert run.id is not None
-    if steps is None:
-        rows = await progress.steps_of(session, run.id, Phase.UNDO)
-        steps = [r.step_id for r in sorted(rows, key=lambda r: -r.position) if r.status == "pending"]
-    by = run.undo_requested_by or actor.label
-    await progress.record(
-        session,
-        incident,
-        run,
-        Kind.UNDO_STARTED,
-        f"{by} asked to undo {run.ref}: {', '.join(steps)}, last first",
-        actor=actor,
-        steps=steps,
-        requested_by=by,
-    )
-    after_commit(session, RunReady(run.id))
 
 
 async def list_runs(
