@@ -34,7 +34,9 @@ async def answering_errors(reply: Reply, work: Awaitable[None]) -> None:
 async def show_status(deps: SlackDeps, ref: str, reply: Reply) -> None:
     async with deps.db.session() as session:
         incident = await service.get_incident(session, ref)
-        view = await load_card(session, incident, public_url=deps.settings.public_url)
+        view = await load_card(
+            session, incident, public_url=deps.settings.public_url, people=deps.authz.directory
+        )
     await reply.say(card_text(view), render_card(view))
 
 

@@ -147,7 +147,11 @@ class RoomWriter:
 
     async def card_payload(self) -> dict[str, Any]:
         view = await load_card(
-            self.session, self.incident, public_url=self.public_url, runbooks=self.runbooks
+            self.session,
+            self.incident,
+            public_url=self.public_url,
+            runbooks=self.runbooks,
+            people=self.people,
         )
         return {"text": card_text(view), "blocks": render_card(view)}
 
