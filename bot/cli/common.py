@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from bot.config import Settings, load_settings
 from bot.db import Database
-from bot.errors import ConfigError, IncidentBotError, InputError, PermissionDeniedError
+from bot.errors import ConfigError, IncidentBotError, PermissionDeniedError
 
 T = TypeVar("T")
 
@@ -62,7 +62,7 @@ def settings() -> Settings:
 def fail(error: IncidentBotError) -> typer.Exit:
     """Print an error without a traceback; exit 2 for configuration errors and refusals (one
     line: the rule and who may), else 1."""
-    if isinstance(error, PermissionDeniedError | InputError) and error.hint:
+    if isinstance(error, PermissionDeniedError) and error.hint:
         line = f"{escape(error.message)} ({escape(error.hint)})"
         err_console.print(f"[red]error:[/red] {line}", markup=True, soft_wrap=True)
     else:
