@@ -91,9 +91,7 @@ def test_people_are_validated_at_start_up(
         load_settings(people=people, groups=groups)
 
 
-def test_the_cli_refuses_an_unknown_person(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_cli_refuses_an_unknown_person(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("people: [{id: alice, cli: [amartin]}]\n")
     monkeypatch.setenv("INCIDENT_BOT_CONFIG", str(config))
