@@ -182,6 +182,9 @@ async def main(args: argparse.Namespace) -> None:
         )
         route = config["alerts"]["routes"][0]
         route.update(severity="SEV1", runbooks=["bench-rollback"], auto_run=[{"runbook": "bench-rollback"}])
+        # The bot's own share is measured without a person in the loop: the operator opts this
+        # runbook out of the approval floor (docs/permissions.md), as a team would for a SEV1 page.
+        config["permissions"] = {"runs_without_approval": ["bench-rollback"]}
         (workdir / "bot.yaml").write_text(yaml.safe_dump(config))
         password = secrets.token_urlsafe(16)
         started = processes.start(
@@ -245,9 +248,8 @@ async def _postgres_token(url: str) -> dict[str, str]:
     db = Database(url)
     try:
         async with db.transaction() as session:
-            _row, secret = await create_token(
-                session, f"bench-{os.getpid()}-{time.time_ns()}", [Scope.WRITE], SYSTEM
-            )
+            # alice's token (the config's people): a responder of the page, who may resolve it.
+            _row, secret = await create_token(session, configs.REQUESTER, [Scope.WRITE], SYSTEM)
     finally:
         await db.dispose()
     return {configs.REQUESTER: secret}

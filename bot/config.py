@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -27,6 +27,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 
 from bot.alert.settings import AlertSettings
+from bot.authz.people import Person, check_people
 from bot.chat.settings import SlackSettings
 from bot.config_problems import describe_validation_error
 from bot.errors import ConfigError, InvalidConfigError, Problem
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     api: ApiSettings = ApiSettings()
     permissions: PermissionSettings = PermissionSettings()
+    #: People, configured once (docs/permissions.md), and groups of them for permissions.
+    people: list[Person] = Field(default_factory=list)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
     integrations: IntegrationsSettings = IntegrationsSettings()
     slack: SlackSettings = Field(default_factory=SlackSettings)
     runbooks: RunbookSettings = RunbookSettings()
@@ -100,6 +104,11 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:", "sqlite+", "postgresql:", "postgresql+", "postgres:")):
             raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _people(self) -> Settings:
+        check_people(self.people, self.groups)
+        return self
 
     @property
     def runbooks_path(self) -> Path:

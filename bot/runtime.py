@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.audit.failures import AuthFailures
+from bot.authz.people import Directory
+from bot.authz.policy import Authorizer
 from bot.chat.runtime import Chat, build_chat
 from bot.config import Settings
 from bot.db import Database
 from bot.events import EventBus
+from bot.permissions import GroupResolver
 from bot.reminder.jobs import ReminderScheduler
 from bot.runbook.loader import Catalog
 from bot.web.metrics import Metrics
@@ -35,11 +39,17 @@ class Runtime:
     integrations: Integrations = field(default_factory=lambda: Integrations(ActionRegistry()))
     #: Chat delivery: outbox hooks, sender (Slack or console), user groups (bot/chat/runtime.py).
     chat: Chat = field(init=False)
+    #: Who may do what (bot/authz): the one authorization every flow calls.
+    authz: Authorizer = field(init=False)
+    #: Failed authentications, audited at a bounded rate per source.
+    auth_failures: AuthFailures = field(init=False)
 
     def __post_init__(self) -> None:
         self.chat = build_chat(
             self.settings.slack, self.db, self.metrics.registry, known_groups=self.configured_groups
         )
+        self.authz = build_authorizer(self.settings, self.chat.groups)
+        self.auth_failures = AuthFailures(self.db)
 
     def configured_groups(self) -> set[str]:
         """User groups (@handles) the configuration and the runbooks name: responders, the
@@ -50,6 +60,8 @@ class Runtime:
             *alerts.storm.responders,
             *([self.settings.slack.oncall_group] if self.settings.slack.oncall_group else []),
             *(p for principals in self.settings.permissions.model_dump().values() for p in principals),
+            *self.settings.groups,
+            *self.settings.runbooks.approver_groups,
         ]
         # A catalog of its own: asking must not fix the runtime's catalog to today's actions.
         for runbook in Catalog(self.settings.runbooks_path, self.actions).runbooks():
@@ -80,3 +92,13 @@ class Runtime:
         runtime.components.append(runtime.chat.worker)
         runtime.components.append(ReminderScheduler.for_runtime(runtime))
         return runtime
+
+
+def build_authorizer(settings: Settings, chat_groups: GroupResolver | None = None) -> Authorizer:
+    """People and groups from the config (``runbooks.approver_groups`` counts as groups too),
+    with the chat's user groups behind them."""
+    groups: dict[str, list[str]] = {}
+    for source in (settings.runbooks.approver_groups, settings.groups):
+        for name, members in source.items():
+            groups.setdefault(name, []).extend(members)
+    return Authorizer(settings.permissions, Directory(settings.people, groups), chat_groups)

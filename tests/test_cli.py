@@ -70,7 +70,13 @@ def test_cli_flow(cli_env: Path) -> None:
         "incident", "declare", "--title", "drift on churn", "--severity", "SEV2", "--model", "churn"
     )
     assert code == 0 and "declared INC-1" in out
-    assert invoke("incident", "assign", "INC-1", "commander", "dave")[0] == 0
+    code, out = invoke("incident", "assign", "INC-1", "commander", "dave")
+    assert code == 2 and out.count("\n") == 1  # refused in one line: the rule and who may
+    assert "carol may not assign the commander role on INC-1" in out and "permissions.assign_roles" in out
+    assert invoke("incident", "assign", "INC-1", "commander", "carol")[0] == 0  # she declared it
+    assert invoke("incident", "assign", "INC-1", "commander", "dave")[0] == 0  # a commander hands over
+    erin = runner.invoke(app, ["--as", "erin", "incident", "update", "INC-1", "--severity", "SEV1"])
+    assert erin.exit_code == 2 and "erin may not change the severity of INC-1" in erin.output
     code, out = invoke("incident", "ack", "INC-1")
     assert code == 0 and "INC-1 acknowledged" in out and "status investigating" in out
     code, out = invoke("incident", "update", "INC-1", "--status", "closed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.config import load_settings
+from bot.runtime import build_authorizer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "config.yaml"
 
@@ -21,3 +22,8 @@ def test_example_config_loads_with_every_section() -> None:
     assert settings.slack.broadcast_channel == "#incidents"
     assert settings.runbooks.approval_expiry == 1800
     assert settings.permissions.approve_runbooks == ["role:commander", "@ml-leads"]
+    assert [p.id for p in settings.people] == ["alice", "bob"]
+    directory = build_authorizer(settings).directory
+    assert directory.slack_user("U01ALICE", "a").id == "alice"
+    assert directory.api_token("alice-laptop").id == "alice"
+    assert directory.groups["@ml-leads"] == {"alice", "bob"}

@@ -18,6 +18,8 @@ from bot.alert.schemas import AlertOut, AlertPage, AlertQuery, InboxStatus, Sile
 from bot.alert.spool import pending_alerts
 from bot.audit.service import audit
 from bot.auth.actor import Actor
+from bot.authz.actions import Action
+from bot.authz.policy import Authorizer, Target
 from bot.db import Database, utcnow
 from bot.errors import ConflictError, InputError, NotFoundError
 from bot.incident import service as incidents
@@ -34,14 +36,16 @@ def silence_out(silence: Silence, now: datetime, silenced: int | None = None) ->
     return out
 
 
-async def create_silence(db: Database, data: SilenceCreate, actor: Actor) -> SilenceOut:
+async def create_silence(db: Database, data: SilenceCreate, actor: Actor, *, authz: Authorizer) -> SilenceOut:
     now = utcnow()
     starts, ends = data.window(now)
     if ends <= now:
         raise InputError("the silence would end in the past", field="ends_at")
     if ends <= starts:
         raise InputError("ends_at must be after starts_at", field="ends_at")
-    async with db.transaction() as session:
+    async with authz.audited(db), db.transaction() as session:
+        target = Target("silence", "(new)", details={"matchers": ", ".join(data.matchers)})
+        await authz.authorize(session, actor, Action.SILENCE_CREATE, target)
         silence = Silence(
             matchers=data.matchers,
             starts_at=starts,
@@ -93,14 +97,15 @@ async def list_silences(db: Database, *, include_expired: bool = False, limit: i
         return [silence_out(s, now) for s in rows]
 
 
-async def expire_silence(db: Database, silence_id: int, actor: Actor) -> SilenceOut:
+async def expire_silence(db: Database, silence_id: int, actor: Actor, *, authz: Authorizer) -> SilenceOut:
     now = utcnow()
-    async with db.transaction() as session:
+    async with authz.audited(db), db.transaction() as session:
         silence = (
             await session.exec(select(Silence).where(Silence.id == silence_id).with_for_update())
         ).first()
         if silence is None:
             raise NotFoundError(f"silence {silence_id} does not exist", silence=silence_id)
+        await authz.authorize(session, actor, Action.SILENCE_EXPIRE, Target("silence", str(silence_id)))
         if silence.expired_at is not None or silence.ends_at <= now:
             raise ConflictError(f"silence {silence_id} has already expired", silence=silence_id)
         silence.expired_at = now

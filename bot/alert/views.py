@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from bot.alert import flows
 from bot.alert.schemas import AlertPage, AlertQuery, InboxStatus, SilenceCreate, SilenceOut
 from bot.alert.webhook import WebhookReceiver
-from bot.web.deps import DB, Admin, Reader, Writer
+from bot.web.deps import DB, Admin, Reader, RuntimeDep, Writer
 
 webhooks = APIRouter(tags=["webhooks"])
 api = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -75,8 +75,8 @@ async def inbox(db: DB, _actor: Admin) -> InboxStatus:
 
 
 @api.post("/silences", status_code=status.HTTP_201_CREATED, summary="Silence alerts matching label matchers")
-async def create_silence(body: SilenceCreate, db: DB, actor: Writer) -> SilenceOut:
-    return await flows.create_silence(db, body, actor)
+async def create_silence(body: SilenceCreate, runtime: RuntimeDep, actor: Writer) -> SilenceOut:
+    return await flows.create_silence(runtime.db, body, actor, authz=runtime.authz)
 
 
 @api.get("/silences", summary="Active and pending silences (expired too with include_expired)")
@@ -85,5 +85,5 @@ async def list_silences(db: DB, _actor: Reader, include_expired: bool = False) -
 
 
 @api.post("/silences/{silence_id}/expire", summary="End a silence now")
-async def expire_silence(silence_id: int, db: DB, actor: Writer) -> SilenceOut:
-    return await flows.expire_silence(db, silence_id, actor)
+async def expire_silence(silence_id: int, runtime: RuntimeDep, actor: Writer) -> SilenceOut:
+    return await flows.expire_silence(runtime.db, silence_id, actor, authz=runtime.authz)

@@ -2,7 +2,8 @@
 
 Answers, in the order they are decided:
 
-    404  no source of that name                   401  credentials missing or wrong (nothing stored)
+    404  no source of that name                   401  credentials missing or wrong, or a signed
+                                                       request seen before (nothing stored; audited)
     413  body over the limit (checked while read) 400  not JSON (names the error)
     422  JSON of the wrong shape (names the field) 503  not committed (Retry-After; senders retry)
     202  committed: {"status": "success", "message": "Event processed", "alerts": n, ...assigned keys}
@@ -30,9 +31,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot.alert.intake import InboxEntry, InboxWriter
 from bot.alert.metrics import AlertMetrics
 from bot.alert.sources import Source
+from bot.audit.failures import AuthFailures
+from bot.auth.actor import Interface
+from bot.auth.replay import ReplayGuard
 from bot.db import utcnow
 from bot.errors import AuthenticationError, ConfigError, InputError, UnavailableError
-from integrations.sources.auth import BasicWebhookAuth, BearerWebhookAuth
+from integrations.sources.auth import BasicWebhookAuth, BearerWebhookAuth, replay_key
 from integrations.sources.registry import decode_json
 
 log = logging.getLogger(__name__)
@@ -60,10 +64,14 @@ class WebhookReceiver:
         *,
         max_body_bytes: int,
         retry_after_s: int,
+        failures: AuthFailures | None = None,
     ) -> None:
         self.sources = sources
         self.writer = writer
         self.metrics = metrics
+        self.failures = failures
+        #: Signatures of signed requests accepted lately: each is accepted once.
+        self.replays = ReplayGuard()
         self.max_body_bytes = max_body_bytes
         self.retry_after = str(retry_after_s)
         self.clock: Callable[[], datetime] = utcnow
@@ -102,7 +110,7 @@ class WebhookReceiver:
                 },
             )
         except AuthenticationError as exc:
-            return self._refuse(source, "unauthenticated", 401, exc.to_dict(), _challenge(source))
+            return await self._unauthenticated(source, request, exc)
         except ConfigError as exc:
             log.error("alert source %r cannot check credentials: %s", name, exc)
             return self._refuse(
@@ -115,7 +123,36 @@ class WebhookReceiver:
                 },
                 {"Retry-After": self.retry_after},
             )
+        signed = replay_key(source.auth, request.headers)
+        key = f"{name}:{signed[0]}" if signed is not None else None
+        if signed is not None and key is not None and not self.replays.claim(key, signed[1]):
+            replayed = AuthenticationError(
+                "this signed request was received before: a replay is refused",
+                hint="a sender signs each request with a new timestamp",
+            )
+            return await self._unauthenticated(source, request, replayed)
+        stored = False
+        try:
+            response = await self._accept(source, name, body, now)
+            stored = response.status_code == 202
+            return response
+        finally:
+            if key is not None and not stored:
+                self.replays.release(key)  # not stored: the sender may send it again
 
+    async def _unauthenticated(self, source: Source, request: Request, exc: AuthenticationError) -> Response:
+        if self.failures is not None:
+            await self.failures.record(
+                Interface.WEBHOOK,
+                request.client.host if request.client is not None else "unknown",
+                target_type="webhook_source",
+                target_id=source.name,
+                reason=exc.message,
+                status=401,
+            )
+        return self._refuse(source, "unauthenticated", 401, exc.to_dict(), _challenge(source))
+
+    async def _accept(self, source: Source, name: str, body: bytes, now: datetime) -> Response:
         try:
             text = _utf8(body)
             data = decode_json(body)

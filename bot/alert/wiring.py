@@ -54,6 +54,7 @@ def install_alerts(app: BotApp, runtime: Runtime) -> None:
         metrics,
         max_body_bytes=settings.intake.max_body_bytes,
         retry_after_s=settings.intake.retry_after_s,
+        failures=runtime.auth_failures,
     )
     app.state.alert_webhooks = receiver
     # In front of FastAPI's own stack: webhooks skip the framework (see WebhookFastPath).

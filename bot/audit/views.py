@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from bot.audit.service import list_audit
-from bot.auth.service import Scope, create_token, list_tokens, revoke_token
+from bot.auth import flows
+from bot.auth.service import Scope, list_tokens
+from bot.errors import InputError
 from bot.incident.domain import parse_ref
-from bot.web.deps import DB, Admin
+from bot.web.deps import DB, Admin, RuntimeDep
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -49,20 +50,29 @@ class TokenCreated(TokenOut):
 
 @router.get("/audit", summary="Audit log, newest first")
 async def audit_log(
-    db: DB,
-    _actor: Admin,
+    runtime: RuntimeDep,
+    caller: Admin,
     incident: str | None = None,
     actor: str | None = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[AuditOut]:
-    incident_id = parse_ref(incident) if incident else None
-    async with db.session() as session:
-        rows = await list_audit(
-            session, incident_id=incident_id, actor=actor, since=since, limit=limit, offset=offset
-        )
-        return [AuditOut.model_validate(r, from_attributes=True) for r in rows]
+    try:
+        incident_id = parse_ref(incident) if incident else None
+    except ValueError as exc:
+        raise InputError(str(exc), field="incident") from None
+    rows = await flows.read_audit(
+        runtime.db,
+        caller,
+        authz=runtime.authz,
+        incident_id=incident_id,
+        who=actor,
+        since=since,
+        limit=limit,
+        offset=offset,
+    )
+    return [AuditOut.model_validate(r, from_attributes=True) for r in rows]
 
 
 @router.get("/tokens", summary="API tokens (never the secret)")
@@ -72,14 +82,12 @@ async def tokens(db: DB, _actor: Admin) -> list[TokenOut]:
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, summary="Create an API token")
-async def new_token(body: TokenCreate, db: DB, actor: Admin) -> TokenCreated:
-    async with db.transaction() as session:
-        row, clear = await create_token(session, body.name, body.scopes, actor)
-        return TokenCreated(**TokenOut.model_validate(row, from_attributes=True).model_dump(), token=clear)
+async def new_token(body: TokenCreate, runtime: RuntimeDep, actor: Admin) -> TokenCreated:
+    row, clear = await flows.create_token(runtime.db, body.name, body.scopes, actor, authz=runtime.authz)
+    return TokenCreated(**TokenOut.model_validate(row, from_attributes=True).model_dump(), token=clear)
 
 
-@router.delete("/tokens/{name}", summary="Revoke an API token")
-async def delete_token(name: str, db: DB, actor: Admin) -> TokenOut:
-    async with db.transaction() as session:
-        row = await revoke_token(session, name, actor)
-        return TokenOut.model_validate(row, from_attributes=True)
+@router.delete("/tokens/{name}", summary="Revoke an API token (the active one of that name)")
+async def delete_token(name: str, runtime: RuntimeDep, actor: Admin) -> TokenOut:
+    row = await flows.revoke_token(runtime.db, name, actor, authz=runtime.authz)
+    return TokenOut.model_validate(row, from_attributes=True)

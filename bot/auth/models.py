@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column
+from sqlalchemy import Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from bot.db import JSONType, UTCDateTime, utcnow
@@ -12,6 +12,17 @@ from bot.db import JSONType, UTCDateTime, utcnow
 
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_token"
+    __table_args__ = (
+        # One active token per name: a name is what people revoke, and what binds a token to a
+        # person (people[].tokens). A revoked token's name may be used again.
+        Index(
+            "uq_api_token_active_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100)

@@ -1,6 +1,8 @@
 """API tokens: created once (printed once), stored as SHA-256 hashes, checked by scope.
 
-Scopes are ordered: ``read`` < ``write`` < ``admin``; a token with ``write`` may read.
+Scopes are ordered: ``read`` < ``write`` < ``admin``; a token with ``write`` may read. A scope
+only opens endpoints; what the caller may do there is decided by ``bot.authz`` for the token's
+principal (the person who owns it, or the token itself). Active token names are unique.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ import secrets
 from datetime import timedelta
 from enum import StrEnum
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.audit.service import audit
-from bot.auth.actor import Actor, Interface
+from bot.auth.actor import Actor
 from bot.auth.models import ApiToken
 from bot.db import utcnow
-from bot.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
+from bot.errors import AuthenticationError, ConflictError, InputError, NotFoundError, PermissionDeniedError
 
 TOKEN_PREFIX = "ibot_"  # noqa: S105  (a prefix, not a secret)
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -50,6 +53,12 @@ async def create_token(
         raise InputError("a token needs a name", field="name")
     if not scopes:
         raise InputError("a token needs at least one scope (read, write, admin)", field="scopes")
+    if await active_token(session, name) is not None:
+        raise ConflictError(
+            f"an active token is named {name!r} already",
+            hint="choose another name, or revoke that token first",
+            token=name,
+        )
     clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name,
@@ -59,7 +68,10 @@ async def create_token(
         created_by=actor.id,
     )
     session.add(row)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent create took the name first
+        raise ConflictError(f"an active token is named {name!r} already", token=name) from None
     audit(
         session,
         actor,
@@ -75,10 +87,13 @@ async def list_tokens(session: AsyncSession) -> list[ApiToken]:
     return list((await session.exec(select(ApiToken).order_by(col(ApiToken.id)))).all())
 
 
+async def active_token(session: AsyncSession, name: str, *, for_update: bool = False) -> ApiToken | None:
+    query = select(ApiToken).where(ApiToken.name == name, col(ApiToken.revoked_at).is_(None))
+    return (await session.exec(query.with_for_update() if for_update else query)).first()
+
+
 async def revoke_token(session: AsyncSession, name: str, actor: Actor) -> ApiToken:
-    row = (
-        await session.exec(select(ApiToken).where(ApiToken.name == name, col(ApiToken.revoked_at).is_(None)))
-    ).first()
+    row = await active_token(session, name, for_update=True)
     if row is None:
         raise NotFoundError(f"no active token named {name!r}")
     row.revoked_at = utcnow()
@@ -87,11 +102,11 @@ async def revoke_token(session: AsyncSession, name: str, actor: Actor) -> ApiTok
     return row
 
 
-async def authenticate(session: AsyncSession, clear: str, needed: Scope) -> tuple[Actor, bool]:
-    """The actor of a bearer token that grants ``needed``; 401 if unknown, 403 if too weak.
+async def authenticate(session: AsyncSession, clear: str, needed: Scope) -> tuple[str, bool]:
+    """The name of a bearer token that grants ``needed``; 401 if unknown, 403 if too weak.
 
     Also says whether ``last_used_at`` is due for an update (kept to one write a minute so
-    reads stay reads).
+    reads stay reads). The door turns the name into the principal (``Directory.api_token``).
     """
     row = (await session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(clear)))).first()
     if row is None or row.revoked_at is not None:
@@ -102,8 +117,7 @@ async def authenticate(session: AsyncSession, clear: str, needed: Scope) -> tupl
             hint=f"it has: {', '.join(row.scopes)}",
         )
     due = row.last_used_at is None or utcnow() - row.last_used_at > _LAST_USED_RESOLUTION
-    actor = Actor(id=f"token:{row.name}", kind="token", interface=Interface.API, name=row.name)
-    return actor, due
+    return row.name, due
 
 
 async def touch_token(session: AsyncSession, clear: str) -> None:

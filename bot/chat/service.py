@@ -11,8 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.audit.service import audit
 from bot.auth.actor import Actor
-from bot.chat.outbox import OutboxMessage, OutboxStatus
-from bot.db import utcnow
+from bot.authz.actions import Action
+from bot.authz.policy import Authorizer, Target
+from bot.chat.outbox import ENQUEUED, OutboxMessage, OutboxStatus
+from bot.db import Database, after_commit, utcnow
 from bot.errors import ConflictError, NotFoundError
 from bot.incident.domain import format_ref
 from bot.redact import redact
@@ -115,3 +117,12 @@ async def requeue(session: AsyncSession, message_id: int, actor: Actor) -> Outbo
     )
     await session.flush()
     return message
+
+
+async def retry(db: Database, message_id: int, actor: Actor, *, authz: Authorizer) -> ChatMessageOut:
+    """The door of ``requeue``: authorized, one transaction, the outbox worker woken."""
+    async with authz.audited(db), db.transaction() as session:
+        await authz.authorize(session, actor, Action.CHAT_RETRY, Target("chat_message", str(message_id)))
+        message = await requeue(session, message_id, actor)
+        after_commit(session, ENQUEUED)
+        return to_out(message)

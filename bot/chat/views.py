@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from bot.chat import service
-from bot.chat.outbox import ENQUEUED, OutboxStatus
+from bot.chat.outbox import OutboxStatus
 from bot.chat.service import ChatMessageOut
-from bot.db import after_commit
 from bot.incident.service import get_incident
 from bot.web.deps import DB, Reader, RuntimeDep, Writer
 
@@ -48,8 +47,5 @@ async def list_messages(
 
 
 @router.post("/messages/{message_id}/retry", summary="Send a dead or retrying message again now")
-async def retry_message(message_id: int, db: DB, actor: Writer) -> ChatMessageOut:
-    async with db.transaction() as session:
-        message = await service.requeue(session, message_id, actor)
-        after_commit(session, ENQUEUED)
-        return service.to_out(message)
+async def retry_message(message_id: int, runtime: RuntimeDep, actor: Writer) -> ChatMessageOut:
+    return await service.retry(runtime.db, message_id, actor, authz=runtime.authz)

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from bot.alert import flows
 from bot.alert.schemas import AlertPage, AlertQuery, InboxStatus, SilenceCreate, SilenceOut
-from bot.cli.common import actor, console, database, fail, run
+from bot.cli.access import actor, services
+from bot.cli.common import console, database, fail, run
 from bot.errors import InputError
 
 silence_app = typer.Typer(
@@ -51,9 +52,11 @@ def create(
         message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise fail(InputError(message)) from None
 
+    who = actor()
+
     async def _create() -> SilenceOut:
-        async with database() as db:
-            return await flows.create_silence(db, data, actor())
+        async with services() as (db, authz):
+            return await flows.create_silence(db, data, who, authz=authz)
 
     silence = run(_create)
     console.print(
@@ -82,9 +85,11 @@ def list_(
 def expire(silence_id: Annotated[int, typer.Argument(help="The silence's id.")]) -> None:
     """End a silence now (its alerts are released at the next processor sweep)."""
 
+    who = actor()
+
     async def _expire() -> SilenceOut:
-        async with database() as db:
-            return await flows.expire_silence(db, silence_id, actor())
+        async with services() as (db, authz):
+            return await flows.expire_silence(db, silence_id, who, authz=authz)
 
     silence = run(_expire)
     console.print(f"silence {silence.id} expired")

@@ -7,7 +7,6 @@ and exit code 2, an unexpected one a line naming a log file and exit code 3.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -19,7 +18,6 @@ import typer
 from rich.console import Console
 
 from bot import migrate
-from bot.auth.actor import Actor, cli_actor
 from bot.cli.group import EXPECTED_EXIT, BotGroup, flags, report
 from bot.config import Settings, load_settings
 from bot.db import Database, describe_url
@@ -84,10 +82,6 @@ def _root(
 
 def settings() -> Settings:
     return load_settings(state.config)
-
-
-def actor() -> Actor:
-    return cli_actor(state.user or getpass.getuser())
 
 
 def fail(error: IncidentBotError) -> typer.Exit:

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli.common import actor, console, database, load, run
+from bot.cli.access import actor, services
+from bot.cli.common import console, database, load, run
 from bot.errors import InputError
 from bot.incident import flows
 from bot.incident.domain import Role, Severity, Status
@@ -114,9 +115,11 @@ def declare(
         title=title, severity=severity, summary=summary, models=model or [], services=service or []
     )
 
+    who = actor()
+
     async def _declare() -> IncidentOut:
-        async with database() as db:
-            return await flows.declare_incident(db, data, actor())
+        async with services() as (db, authz):
+            return await flows.declare_incident(db, data, who, authz=authz)
 
     incident = run(_declare)
     console.print(f"declared {incident.ref}: {incident.title} ({incident.severity.value})")
@@ -137,9 +140,11 @@ def update(
         )
     body = IncidentUpdate(status=status, severity=severity, title=title, reason=reason)
 
+    who = actor()
+
     async def _update() -> IncidentOut:
-        async with database() as db:
-            return await flows.update_incident(db, ref, body, actor())
+        async with services() as (db, authz):
+            return await flows.update_incident(db, ref, body, who, authz=authz)
 
     incident = run(_update)
     console.print(f"{incident.ref}: {incident.severity.value}, {incident.status.value}, {incident.title}")
@@ -149,9 +154,11 @@ def update(
 def ack(ref: Annotated[str, typer.Argument(help="INC-n")]) -> None:
     """Acknowledge an incident: first response (stops the escalation of an unacknowledged one)."""
 
+    who = actor()
+
     async def _ack() -> IncidentOut:
-        async with database() as db:
-            return await flows.acknowledge(db, ref, actor())
+        async with services() as (db, authz):
+            return await flows.acknowledge(db, ref, who, authz=authz)
 
     incident = run(_ack)
     when = _when(incident.acknowledged_at)
@@ -162,9 +169,11 @@ def ack(ref: Annotated[str, typer.Argument(help="INC-n")]) -> None:
 def note(ref: str, text: str) -> None:
     """Add a note to the timeline."""
 
+    who = actor()
+
     async def _note() -> None:
-        async with database() as db:
-            await flows.add_note(db, ref, text, actor())
+        async with services() as (db, authz):
+            await flows.add_note(db, ref, text, who, authz=authz)
 
     run(_note)
     console.print(f"note added to {ref.upper()}")
@@ -174,9 +183,11 @@ def note(ref: str, text: str) -> None:
 def assign(ref: str, role: Role, person: str) -> None:
     """Assign a role (a hand-over if someone holds it)."""
 
+    who = actor()
+
     async def _assign() -> RoleChange:
-        async with database() as db:
-            return await flows.assign_role(db, ref, role, person, actor())
+        async with services() as (db, authz):
+            return await flows.assign_role(db, ref, role, person, who, authz=authz)
 
     change = run(_assign)
     if not change.changed:

@@ -11,7 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import actor, console, err_console, fail, load, require_database, run
+from bot.cli.access import actor
+from bot.cli.common import console, err_console, fail, load, require_database, run
 from bot.config import Settings
 from bot.errors import ConfigError, IncidentBotError, InputError
 from bot.runbook import flows
@@ -268,16 +269,17 @@ def run_(
     """Run a runbook for an incident (or --dry-run it)."""
     runtime = _runtime()
     inputs = _inputs(input_)
+    who = actor()
 
     async def _plan() -> PlanOut:
         try:
-            return await flows.plan_run(runtime, name, incident, inputs, actor())
+            return await flows.plan_run(runtime, name, incident, inputs, who)
         finally:
             await _close(runtime)
 
     async def _run() -> RunOut:
         try:
-            started = await flows.start_run(runtime, name, incident, inputs, actor())
+            started = await flows.start_run(runtime, name, incident, inputs, who)
             return await _execute_if_ready(runtime, started, wait)
         finally:
             await _close(runtime)
@@ -313,7 +315,8 @@ _WAIT = typer.Option("--wait/--no-wait", help="Execute here and wait (default), 
 @app.command("approve")
 def approve(ref: Annotated[str, typer.Argument(help="RUN-n")], wait: Annotated[bool, _WAIT] = True) -> None:
     """Approve a run; the last approval needed starts it."""
-    _decision(lambda rt, r: flows.approve(rt, r, actor()), ref, wait)
+    who = actor()
+    _decision(lambda rt, r: flows.approve(rt, r, who), ref, wait)
 
 
 @app.command("deny")
@@ -322,19 +325,22 @@ def deny(
     reason: Annotated[str, typer.Option(help="Why, for the timeline.")] = "",
 ) -> None:
     """Deny a run that awaits approval."""
-    _decision(lambda rt, r: flows.deny(rt, r, actor(), reason), ref, False)
+    who = actor()
+    _decision(lambda rt, r: flows.deny(rt, r, who, reason), ref, False)
 
 
 @app.command("cancel")
 def cancel(ref: Annotated[str, typer.Argument(help="RUN-n")]) -> None:
     """Cancel a waiting run, or stop a running one after its current step."""
-    _decision(lambda rt, r: flows.cancel(rt, r, actor()), ref, False)
+    who = actor()
+    _decision(lambda rt, r: flows.cancel(rt, r, who), ref, False)
 
 
 @app.command("undo")
 def undo(ref: Annotated[str, typer.Argument(help="RUN-n")], wait: Annotated[bool, _WAIT] = True) -> None:
     """Undo a finished run: the inverses of its changes, last first."""
-    _decision(lambda rt, r: flows.undo(rt, r, actor()), ref, wait)
+    who = actor()
+    _decision(lambda rt, r: flows.undo(rt, r, who), ref, wait)
 
 
 @app.command("runs")

@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.auth import service
+from bot.auth import flows, service
 from bot.auth.service import Scope
-from bot.cli.common import actor, console, database, err_console, run
+from bot.cli.access import actor, services
+from bot.cli.common import console, database, err_console, run
 
 app = typer.Typer(help="API tokens (bearer, with scopes read/write/admin).", no_args_is_help=True)
 
@@ -24,9 +25,11 @@ def create(
     The token alone goes to stdout, so `export TOKEN=$(incident-bot token create me -s write)`
     works; what it is goes to stderr."""
 
+    who = actor()
+
     async def _create() -> str:
-        async with database() as db, db.transaction() as session:
-            _row, clear = await service.create_token(session, name, scope, actor())
+        async with services() as (db, authz):
+            _row, clear = await flows.create_token(db, name, scope, who, authz=authz)
             return clear
 
     clear = run(_create)
@@ -63,11 +66,13 @@ def list_() -> None:
 
 @app.command("revoke")
 def revoke(name: str) -> None:
-    """Revoke a token by name."""
+    """Revoke the active token of that name."""
+
+    who = actor()
 
     async def _revoke() -> None:
-        async with database() as db, db.transaction() as session:
-            await service.revoke_token(session, name, actor())
+        async with services() as (db, authz):
+            await flows.revoke_token(db, name, who, authz=authz)
 
     run(_revoke)
     console.print(f"token {name!r} revoked")

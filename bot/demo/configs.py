@@ -28,7 +28,8 @@ ALERTNAME = "ModelPredictionErrorsHigh"
 WEBHOOK_USER = "alertmanager"
 WEBHOOK_PASSWORD_ENV = "AM_WEBHOOK_PASSWORD"  # noqa: S105 (the name of a variable)
 #: The two people of the loop: alice is on call (operations) and asks for the rollback, bob is
-#: the incident commander and approves it (four eyes). Each is an API token.
+#: the incident commander and approves it (four eyes). Each is a configured person acting
+#: through an API token of the same name (``people:``, docs/permissions.md).
 REQUESTER = "alice"
 APPROVER = "bob"
 
@@ -194,6 +195,12 @@ def bot_config(
             "metrics": {"prometheus": {"kind": "prometheus", "url": metrics_url}},
         },
         "slack": {"oncall_group": "@ml-oncall"},
+        # Two people, each with the API token of their name, both on call: the page's responders.
+        "people": [
+            {"id": REQUESTER, "tokens": [REQUESTER]},
+            {"id": APPROVER, "tokens": [APPROVER]},
+        ],
+        "groups": {"@ml-oncall": [REQUESTER, APPROVER]},
     }
     if runbooks_dir is not None:
         config["runbooks_dir"] = str(runbooks_dir)

@@ -152,14 +152,21 @@ class Loop:
         return incident
 
     async def _request(self) -> str:
+        # Both are on call (the page's responders), so each may take an empty role.
         await self._call(
-            "POST", "/api/v1/incidents/INC-1/roles", body={"role": "operations", "assignee": "token:alice"}
+            "POST",
+            "/api/v1/incidents/INC-1/roles",
+            configs.APPROVER,
+            {"role": "commander", "assignee": configs.APPROVER},
         )
         await self._call(
-            "POST", "/api/v1/incidents/INC-1/roles", body={"role": "commander", "assignee": "token:bob"}
+            "POST",
+            "/api/v1/incidents/INC-1/roles",
+            configs.REQUESTER,
+            {"role": "operations", "assignee": configs.REQUESTER},
         )
         await self._call("POST", "/api/v1/incidents/INC-1/acknowledge")
-        self.say("alice acknowledged INC-1: she is on call (operations lead); bob is the incident commander")
+        self.say("alice acknowledged INC-1: she is on call (operations lead); bob took the commander role")
         body = {
             "runbook": "rollback-model",
             "incident": "INC-1",
@@ -251,8 +258,19 @@ class Loop:
         return path
 
     async def _undo(self, ref: str) -> None:
-        await self._call("POST", f"/api/v1/runs/{ref}/undo", configs.REQUESTER)
-        self.say(f"alice undoes {ref} to show the way back ...")
+        requested = await self._call("POST", f"/api/v1/runs/{ref}/undo", configs.REQUESTER)
+        self.say(f"alice asks to undo {ref} to show the way back ...")
+        if requested["status"] == "awaiting_approval":
+            # An undo moves the model again: it follows the run's approval policy.
+            self.say(f"    the undo of {ref} awaits one approval, like the run did")
+            if self.ask is not None and not await self.ask(f"You are bob. Approve the undo of {ref}? [y/N] "):
+                await self._call(
+                    "POST", f"/api/v1/runs/{ref}/deny", configs.APPROVER, {"reason": "denied in the demo"}
+                )
+                self.say(f"bob denied the undo: {ref} stays as it ended")
+                return
+            await self._call("POST", f"/api/v1/runs/{ref}/approve", configs.APPROVER)
+            self.say(f"    bob approved the undo of {ref}")
 
         async def undone() -> dict[str, Any] | None:
             run: dict[str, Any] = await self._call("GET", f"/api/v1/runs/{ref}")

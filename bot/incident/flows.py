@@ -2,7 +2,8 @@
 
 Flows lock the incident row while they change it, so two people acting at once serialize
 instead of overwriting each other, and return plain snapshots (``IncidentOut``) that are safe
-to use after the transaction.
+to use after the transaction. Each change is authorized (``bot.authz``) on the locked row; a
+refusal is audited and raised, whichever door asked.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.auth.actor import Actor
+from bot.authz.actions import Action
+from bot.authz.policy import Authorizer, Target
 from bot.db import Database
+from bot.errors import InputError
 from bot.incident import service, timeline
 from bot.incident.domain import Role, Severity, Status, allowed_transitions
 from bot.incident.models import Incident
@@ -63,8 +67,14 @@ async def snapshot(session: AsyncSession, incident: Incident) -> IncidentOut:
     )
 
 
-async def declare_incident(db: Database, data: IncidentCreate, actor: Actor) -> IncidentOut:
-    async with db.transaction() as session:
+async def declare_incident(
+    db: Database, data: IncidentCreate, actor: Actor, *, authz: Authorizer
+) -> IncidentOut:
+    """Declare; the person who declares is one of its responders."""
+    async with authz.audited(db), db.transaction() as session:
+        await authz.authorize(session, actor, Action.DECLARE, Target("incident", "(new)"))
+        if actor.is_person and actor.id not in data.responders:
+            data = data.model_copy(update={"responders": [*data.responders, actor.id]})
         incident = await service.declare(session, data, actor)
         return await snapshot(session, incident)
 
@@ -80,10 +90,27 @@ async def list_incidents(db: Database, query: IncidentQuery) -> tuple[list[Incid
         return [await snapshot(session, i) for i in incidents], total
 
 
-async def update_incident(db: Database, ref: str, update: IncidentUpdate, actor: Actor) -> IncidentOut:
+def status_action(new: Status) -> Action:
+    return {Status.RESOLVED: Action.RESOLVE, Status.CLOSED: Action.CLOSE}.get(new, Action.CHANGE_STATUS)
+
+
+async def update_incident(
+    db: Database, ref: str, update: IncidentUpdate, actor: Actor, *, authz: Authorizer
+) -> IncidentOut:
     """Apply every field of ``update`` in one transaction: all changes land, or none."""
-    async with db.transaction() as session:
+    async with authz.audited(db), db.transaction() as session:
         incident = await service.get_incident(session, ref, for_update=True)
+        target = Target.of_incident(incident)
+        if (update.title is not None and update.title != incident.title) or (
+            update.summary is not None and update.summary != incident.summary
+        ):
+            await authz.authorize(session, actor, Action.EDIT, target)
+        if update.severity is not None and update.severity.value != incident.severity:
+            severity = Target.of_incident(incident, details={"to": update.severity.value})
+            await authz.authorize(session, actor, Action.CHANGE_SEVERITY, severity)
+        if update.status is not None and update.status.value != incident.status:
+            status = Target.of_incident(incident, details={"to": update.status.value})
+            await authz.authorize(session, actor, status_action(update.status), status)
         await service.edit(session, incident, actor, title=update.title, summary=update.summary)
         if update.severity is not None:
             await service.change_severity(session, incident, update.severity, actor, reason=update.reason)
@@ -92,22 +119,33 @@ async def update_incident(db: Database, ref: str, update: IncidentUpdate, actor:
         return await snapshot(session, incident)
 
 
-async def acknowledge(db: Database, ref: str, actor: Actor) -> IncidentOut:
-    async with db.transaction() as session:
+async def acknowledge(db: Database, ref: str, actor: Actor, *, authz: Authorizer) -> IncidentOut:
+    async with authz.audited(db), db.transaction() as session:
         incident = await service.get_incident(session, ref, for_update=True)
+        await authz.authorize(session, actor, Action.ACKNOWLEDGE, Target.of_incident(incident))
         await service.acknowledge(session, incident, actor)
         return await snapshot(session, incident)
 
 
-async def assign_role(db: Database, ref: str, role: Role, assignee: str, actor: Actor) -> RoleChange:
-    async with db.transaction() as session:
+async def assign_role(
+    db: Database, ref: str, role: Role, assignee: str, actor: Actor, *, authz: Authorizer
+) -> RoleChange:
+    """Give ``role`` to ``assignee`` (any handle of a person: id, Slack id, e-mail, login),
+    recorded under the person's principal id."""
+    if not assignee.strip():
+        raise InputError("assignee must not be empty", field="assignee")
+    principal = authz.directory.canonical(assignee)
+    async with authz.audited(db), db.transaction() as session:
         incident = await service.get_incident(session, ref, for_update=True)
-        return await service.assign_role(session, incident, role, assignee, actor)
+        target = Target.of_incident(incident, role=role, assignee=principal, details={"role": role.value})
+        await authz.authorize(session, actor, Action.ASSIGN_ROLE, target)
+        return await service.assign_role(session, incident, role, principal, actor)
 
 
-async def add_note(db: Database, ref: str, text: str, actor: Actor) -> TimelineEventOut:
-    async with db.transaction() as session:
+async def add_note(db: Database, ref: str, text: str, actor: Actor, *, authz: Authorizer) -> TimelineEventOut:
+    async with authz.audited(db), db.transaction() as session:
         incident = await service.get_incident(session, ref, for_update=True)
+        await authz.authorize(session, actor, Action.NOTE, Target.of_incident(incident))
         event = await service.add_note(session, incident, text, actor)
         return TimelineEventOut.model_validate(event, from_attributes=True)
 

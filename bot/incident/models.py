@@ -91,7 +91,10 @@ class TimelineEvent(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incident.id")
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     kind: str = Field(max_length=50, index=True)
+    #: The actor's display label, and its stable principal id (NULL on events written before
+    #: principals existed).
     actor: str = Field(max_length=200)
+    actor_id: str | None = Field(default=None, max_length=200)
     interface: str = Field(max_length=20)
     text: str = Field(sa_column=Column(Text, nullable=False))
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))

@@ -106,7 +106,9 @@ class TimelineEventOut(BaseModel):
     id: int
     at: datetime
     kind: str
+    #: Who, as people read it (a name), and as the stable principal id (None on old events).
     actor: str
+    actor_id: str | None = None
     interface: str
     text: str
     data: dict[str, Any]

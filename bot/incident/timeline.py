@@ -60,6 +60,7 @@ async def record_many(session: AsyncSession, entries: list[Entry]) -> list[Timel
             at=now,
             kind=entry.kind,
             actor=entry.actor.label,
+            actor_id=entry.actor.id,
             interface=entry.actor.interface.value,
             text=entry.text,
             data=clean,

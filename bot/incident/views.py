@@ -44,8 +44,8 @@ def _labels(raw: list[str]) -> dict[str, str]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Declare an incident")
-async def declare(body: IncidentCreate, db: DB, actor: Writer) -> IncidentOut:
-    return await flows.declare_incident(db, body, actor)
+async def declare(body: IncidentCreate, runtime: RuntimeDep, actor: Writer) -> IncidentOut:
+    return await flows.declare_incident(runtime.db, body, actor, authz=runtime.authz)
 
 
 @router.get("", summary="List incidents, newest first")
@@ -83,18 +83,18 @@ async def get_incident(ref: str, db: DB, _actor: Reader) -> IncidentOut:
 
 
 @router.patch("/{ref}", summary="Change severity, status, title or summary")
-async def update_incident(ref: str, body: IncidentUpdate, db: DB, actor: Writer) -> IncidentOut:
-    return await flows.update_incident(db, ref, body, actor)
+async def update_incident(ref: str, body: IncidentUpdate, runtime: RuntimeDep, actor: Writer) -> IncidentOut:
+    return await flows.update_incident(runtime.db, ref, body, actor, authz=runtime.authz)
 
 
 @router.post("/{ref}/acknowledge", summary="Acknowledge (first response)")
-async def acknowledge(ref: str, db: DB, actor: Writer) -> IncidentOut:
-    return await flows.acknowledge(db, ref, actor)
+async def acknowledge(ref: str, runtime: RuntimeDep, actor: Writer) -> IncidentOut:
+    return await flows.acknowledge(runtime.db, ref, actor, authz=runtime.authz)
 
 
 @router.post("/{ref}/roles", summary="Assign a role (a hand-over if it is taken)")
-async def assign_role(ref: str, body: RoleAssign, db: DB, actor: Writer) -> RoleChange:
-    return await flows.assign_role(db, ref, body.role, body.assignee, actor)
+async def assign_role(ref: str, body: RoleAssign, runtime: RuntimeDep, actor: Writer) -> RoleChange:
+    return await flows.assign_role(runtime.db, ref, body.role, body.assignee, actor, authz=runtime.authz)
 
 
 @router.get("/{ref}/timeline", summary="The incident's timeline, oldest first")
@@ -109,5 +109,5 @@ async def get_timeline(
 
 
 @router.post("/{ref}/notes", status_code=status.HTTP_201_CREATED, summary="Add a note")
-async def add_note(ref: str, body: NoteCreate, db: DB, actor: Writer) -> TimelineEventOut:
-    return await flows.add_note(db, ref, body.text, actor)
+async def add_note(ref: str, body: NoteCreate, runtime: RuntimeDep, actor: Writer) -> TimelineEventOut:
+    return await flows.add_note(runtime.db, ref, body.text, actor, authz=runtime.authz)

@@ -96,12 +96,23 @@ def _runbook_runs(events: list[TimelineEventOut]) -> list[RunbookRun]:
     return list(runs.values())
 
 
+def _people(incident: IncidentOut, events: list[TimelineEventOut]) -> list[str]:
+    """Everyone who acted or held a role, once each: by principal id (a person who acted from
+    Slack and through their API token is one person), shown by the name they acted under."""
+    names: dict[str, str] = {}
+    for e in events:
+        if e.interface != "system":
+            names.setdefault(e.actor_id or e.actor, e.actor)
+    for holder in incident.roles.values():
+        names.setdefault(holder.assignee, holder.assignee)
+    return sorted(set(names.values()))
+
+
 def collect(incident: IncidentOut, events: list[TimelineEventOut]) -> PostmortemFacts:
     start = incident.detected_at or incident.declared_at
     notes = [e for e in events if e.kind == "note"]
     action_items = [e for e in notes if _ACTION_ITEM.match(e.text)]
-    people = {e.actor for e in events if e.interface != "system"}
-    people.update(h.assignee for h in incident.roles.values())
+    people = _people(incident, events)
     return PostmortemFacts(
         incident=incident,
         durations=Durations(
@@ -115,7 +126,7 @@ def collect(incident: IncidentOut, events: list[TimelineEventOut]) -> Postmortem
         action_items=action_items,
         notes=[e for e in notes if e not in action_items],
         alert_events=[e for e in events if e.kind.startswith("alert")],
-        responders=sorted(people),
+        responders=people,
         timeline=events,
     )
 

@@ -1,9 +1,10 @@
 """Runbook doors: every interface (REST, CLI, chat, automatic triggers) calls these.
 
 Each call is one transaction per change (network calls such as dry-run plans happen outside
-transactions) and returns a plain snapshot. Permission refusals raise
-``PermissionDeniedError`` and leave an audit entry. Runs execute on the workers (``worker``);
-``execute`` runs one in the calling process (the CLI).
+transactions) and returns a plain snapshot. Who may do what is decided by ``bot.authz`` on the
+locked rows; refusals raise ``PermissionDeniedError`` and leave an audit entry. How many
+approvals a run needs is fixed when it is asked for and only goes up (``bot.authz.approval``).
+Runs execute on the workers (``worker``); ``execute`` runs one in the calling process (the CLI).
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from bot.audit.service import audit
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.auth.actor import Actor
-from bot.errors import ConflictError, PermissionDeniedError
+from bot.authz.actions import Action
+from bot.authz.approval import ApprovalNeed
+from bot.authz.policy import Target
+from bot.errors import ConflictError
 from bot.incident import service as incident_service
 from bot.incident import timeline
-from bot.permissions import GroupResolver
+from bot.incident.models import Incident
 from bot.runbook import approvals, locks, planning, service, snapshots
+from bot.runbook import undo as undo_requests
 from bot.runbook.browse import catalog, expiry, get_runbook, list_runbooks, suggested_for
 from bot.runbook.context import incident_context
 from bot.runbook.engine import Engine
@@ -33,10 +39,36 @@ from bot.runbook.schemas import (
     RunOut,
 )
 from bot.runbook.states import WORKABLE, Origin, RunStatus, parse_run_ref
+from bot.runbook.tables import RunbookRun
 from bot.runbook.templating import Templates
 from bot.runtime import Runtime
 
 Inputs = Mapping[str, Any]
+
+
+def _runbook_target(runtime: Runtime, spec: RunbookSpec, incident: Incident) -> Target:
+    return Target(
+        "runbook",
+        spec.name,
+        incident=incident,
+        run_by=tuple(approvals.run_principals(spec, runtime.settings)),
+    )
+
+
+def _run_target(runtime: Runtime, incident: Incident, run: RunbookRun) -> Target:
+    return Target(
+        "runbook_run",
+        run.ref,
+        incident=incident,
+        run=approvals.run_facts(run, runtime.settings),
+        details={"runbook": run.runbook},
+    )
+
+
+async def _need(
+    runtime: Runtime, session: AsyncSession, spec: RunbookSpec, incident: Incident, requester: str
+) -> ApprovalNeed:
+    return await approvals.need(session, runtime.settings, runtime.actions, spec, incident, requester)
 
 
 async def plan_run(
@@ -46,9 +78,11 @@ async def plan_run(
     runbook = catalog(runtime).get(runbook_name)
     spec = runbook.spec
     templates = Templates()
-    async with runtime.db.session() as session:
+    authz = runtime.authz
+    async with authz.audited(runtime.db), runtime.db.session() as session:
         incident = await incident_service.get_incident(session, incident_ref)
-        severity = incident.severity
+        await authz.authorize(session, actor, Action.DRY_RUN, _runbook_target(runtime, spec, incident))
+        need = await _need(runtime, session, spec, incident, actor.id)
         context = incident_context(incident)
     values = resolve(spec, inputs, context, templates, file=str(runbook.path))
     secrets = secret_values(spec, values)
@@ -63,18 +97,18 @@ async def plan_run(
         actor=actor.label,
         plan_timeout=runtime.settings.runbooks.default_timeout,
     )
-    level = spec.approval.level_for(severity)
     plan = PlanOut(
         runbook=spec.name,
         title=spec.title,
         incident=context["ref"],
         inputs=shown(spec, values),
         approval=ApprovalNeedOut(
-            level=level,
-            approvals_required=level.approvals,
+            level=need.level,
+            approvals_required=need.approvals,
             approvers=approvals.approver_principals(spec, runtime.settings),
-            four_eyes=spec.approval.four_eyes,
+            four_eyes=need.four_eyes,
             expires_after_s=expiry(runtime, spec),
+            reason=need.reason,
         ),
         steps=steps,
     )
@@ -91,27 +125,12 @@ async def plan_run(
                 "runbook": spec.name,
                 "inputs": plan.inputs,
                 "steps": [s.model_dump(mode="json") for s in steps],
-                "approvals_required": level.approvals,
+                "approvals_required": need.approvals,
                 "ok": plan.ok,
             },
             audit_action="runbook.dry_run",
         )
     return plan
-
-
-async def _refused(
-    runtime: Runtime, actor: Actor, what: str, target: str, incident_id: int, error: Exception
-) -> None:
-    async with runtime.db.transaction() as session:
-        audit(
-            session,
-            actor,
-            f"runbook.{what}_refused",
-            target_type="runbook_run" if target.startswith("RUN-") else "runbook",
-            target_id=target,
-            incident_id=incident_id,
-            details={"reason": str(error)},
-        )
 
 
 async def start_run(
@@ -121,32 +140,27 @@ async def start_run(
     inputs: Inputs,
     actor: Actor,
     *,
-    groups: GroupResolver | None = None,
     origin: Origin = Origin.MANUAL,
     rule: str | None = None,
 ) -> RunOut:
-    """Request a run: it waits for approval when its policy says so, else a worker starts it."""
+    """Request a run: it waits for approval when its policy says so, else a worker starts it.
+    Permission and approval level are checked before planning and again when the run is written."""
     runbook = catalog(runtime).get(runbook_name)
     spec = runbook.spec
     settings = runtime.settings
     templates = Templates()
-    async with runtime.db.session() as session:
+    authz = runtime.authz
+    async with authz.audited(runtime.db), runtime.db.session() as session:
         incident = await incident_service.get_incident(session, incident_ref)
-        assert incident.id is not None
+        await authz.authorize(session, actor, Action.RUN, _runbook_target(runtime, spec, incident))
+        need = await _need(runtime, session, spec, incident, actor.id)
         context = incident_context(incident)
-        roles = await approvals.roles_held(session, incident.id, actor)
-    try:
-        await approvals.require_runner(actor, spec, settings, roles, approvals.groups_for(settings, groups))
-    except PermissionDeniedError as exc:
-        await _refused(runtime, actor, "run", spec.name, incident.id, exc)
-        raise
     values = resolve(spec, inputs, context, templates, file=str(runbook.path))
     secrets = secret_values(spec, values)
     secret_names = spec.secret_inputs()
-    level = spec.approval.level_for(incident.severity)
     run_context = {"ref": None, "runbook": spec.name, "requested_by": actor.label, "origin": origin.value}
     plan = None
-    if level.approvals:
+    if need.approvals:
         plan = await planning.dry_run(
             spec,
             runtime.actions,
@@ -158,8 +172,10 @@ async def start_run(
             actor=actor.label,
             plan_timeout=settings.runbooks.default_timeout,
         )
-    async with runtime.db.transaction() as session:
+    async with authz.audited(runtime.db), runtime.db.transaction() as session:
         locked = await incident_service.get_incident(session, incident_ref, for_update=True)
+        await authz.authorize(session, actor, Action.RUN, _runbook_target(runtime, spec, locked))
+        need = await _need(runtime, session, spec, locked, actor.id)
         run = await service.create_run(
             session,
             locked,
@@ -169,11 +185,12 @@ async def start_run(
             secret_inputs={k: v for k, v in values.items() if k in secret_names},
             origin=origin,
             rule=rule,
-            approvals_required=level.approvals,
+            approvals_required=need.approvals,
             approvers=approvals.approver_principals(spec, settings),
-            four_eyes=spec.approval.four_eyes,
+            four_eyes=need.four_eyes,
             expires_after=expiry(runtime, spec),
             plan=plan,
+            reason=need.reason,
         )
         assert run.id is not None
         targets = planning.lock_targets(
@@ -189,108 +206,78 @@ async def start_run(
         return await snapshots.snapshot(session, run)
 
 
-async def _decide(
-    runtime: Runtime,
-    run_ref: str,
-    actor: Actor,
-    what: str,
-    groups: GroupResolver | None,
-    reason: str = "",
-) -> RunOut:
-    group_members = approvals.groups_for(runtime.settings, groups)
+async def _decide(runtime: Runtime, run_ref: str, actor: Actor, action: Action, reason: str = "") -> RunOut:
+    authz = runtime.authz
     expired: str | None = None
-    refused: PermissionDeniedError | None = None
-    incident_id = 0
-    async with runtime.db.transaction() as session:
+    undo, deadline = False, None
+    async with authz.audited(runtime.db), runtime.db.transaction() as session:
         incident, run = await service.lock_run(session, run_ref)
-        assert incident.id is not None
-        incident_id = incident.id
-        roles = await approvals.roles_held(session, incident.id, actor)
+        undo, deadline = run.undo_from is not None, run.expires_at
         if await service.expire_if_due(session, incident, run):
             expired = run.ref
-        elif what == "approve":
-            why = await approvals.may_approve(actor, run, roles, group_members)
-            if why is None:
-                await service.approve(session, incident, run, actor)
-            else:
-                refused = PermissionDeniedError(why, run=run.ref)
-        elif await approvals.may_deny(actor, run, roles, group_members):
-            await service.deny(session, incident, run, actor, reason)
         else:
-            refused = PermissionDeniedError(
-                f"{actor.label} may not deny {run.ref} (approvers: {', '.join(run.approvers) or 'no one'})",
-                run=run.ref,
-            )
+            await authz.authorize(session, actor, action, _run_target(runtime, incident, run))
+            if action == Action.APPROVE:
+                spec = RunbookSpec.model_validate(run.spec)
+                facts = approvals.run_facts(run, runtime.settings)
+                need = await _need(runtime, session, spec, incident, facts.asked_by)
+                required = max(run.approvals_required, need.approvals)
+                await service.approve(session, incident, run, actor, required=required)
+            else:
+                await service.deny(session, incident, run, actor, reason)
         out = await snapshots.snapshot(session, run)
-    if refused is not None:
-        await _refused(runtime, actor, what, out.ref, incident_id, refused)
-        raise refused
+    if expired is not None and undo:
+        raise ConflictError(
+            f"the approval request of the undo of {expired} expired at {deadline:%Y-%m-%d %H:%M:%S} "
+            "UTC; nothing was undone",
+            hint="ask for the undo again",
+            run=expired,
+        )
     if expired is not None:
         raise ConflictError(
-            f"the approval request of {expired} expired at {out.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
-            "it is cancelled",
+            f"the approval request of {expired} expired at {deadline:%Y-%m-%d %H:%M:%S} UTC; it is cancelled",
             hint="request the run again",
             run=expired,
         )
     return out
 
 
-async def approve(
-    runtime: Runtime, run_ref: str, actor: Actor, *, groups: GroupResolver | None = None
-) -> RunOut:
-    """Approve a run; with the last approval needed it becomes pending and a worker starts it."""
-    return await _decide(runtime, run_ref, actor, "approve", groups)
+async def approve(runtime: Runtime, run_ref: str, actor: Actor) -> RunOut:
+    """Approve a run (or its undo); with the last approval needed a worker starts it."""
+    return await _decide(runtime, run_ref, actor, Action.APPROVE)
 
 
-async def deny(
-    runtime: Runtime, run_ref: str, actor: Actor, reason: str = "", *, groups: GroupResolver | None = None
-) -> RunOut:
-    return await _decide(runtime, run_ref, actor, "deny", groups, reason)
+async def deny(runtime: Runtime, run_ref: str, actor: Actor, reason: str = "") -> RunOut:
+    return await _decide(runtime, run_ref, actor, Action.DENY, reason)
 
 
-async def cancel(
-    runtime: Runtime, run_ref: str, actor: Actor, *, groups: GroupResolver | None = None
-) -> RunOut:
-    """Cancel a waiting run at once; a running one stops after its current step."""
-    async with runtime.db.transaction() as session:
+async def cancel(runtime: Runtime, run_ref: str, actor: Actor) -> RunOut:
+    """Cancel a waiting run at once (or withdraw an undo that awaits approval); a running one
+    stops after its current step."""
+    authz = runtime.authz
+    async with authz.audited(runtime.db), runtime.db.transaction() as session:
         incident, run = await service.lock_run(session, run_ref)
-        assert incident.id is not None
-        spec = RunbookSpec.model_validate(run.spec)
-        roles = await approvals.roles_held(session, incident.id, actor)
-        group_members = approvals.groups_for(runtime.settings, groups)
-        allowed = await approvals.may_cancel(actor, run, spec, runtime.settings, roles, group_members)
-        if allowed:
-            await service.cancel(session, incident, run, actor)
-        out = await snapshots.snapshot(session, run)
-    if not allowed:
-        error = PermissionDeniedError(f"{actor.label} may not cancel {out.ref}", run=out.ref)
-        await _refused(runtime, actor, "cancel", out.ref, incident.id, error)
-        raise error
-    return out
+        await authz.authorize(session, actor, Action.CANCEL, _run_target(runtime, incident, run))
+        await service.cancel(session, incident, run, actor)
+        return await snapshots.snapshot(session, run)
 
 
-async def undo(
-    runtime: Runtime, run_ref: str, actor: Actor, *, groups: GroupResolver | None = None
-) -> RunOut:
-    """Undo a finished run: the inverses of its changes, last first (a worker applies them)."""
-    async with runtime.db.transaction() as session:
+async def undo(runtime: Runtime, run_ref: str, actor: Actor) -> RunOut:
+    """Undo a finished run: the inverses of its changes, last first (a worker applies them).
+    The undo needs the approvals the run's policy asks for now, and at least those the run
+    needed; it waits for them like a run does."""
+    authz = runtime.authz
+    async with authz.audited(runtime.db), runtime.db.transaction() as session:
         incident, run = await service.lock_run(session, run_ref)
-        assert incident.id is not None
+        await authz.authorize(session, actor, Action.UNDO, _run_target(runtime, incident, run))
         spec = RunbookSpec.model_validate(run.spec)
-        roles = await approvals.roles_held(session, incident.id, actor)
-        group_members = approvals.groups_for(runtime.settings, groups)
-        refused: PermissionDeniedError | None = None
-        try:
-            await approvals.require_runner(actor, spec, runtime.settings, roles, group_members)
-        except PermissionDeniedError as exc:
-            refused = exc
-        else:
-            await service.request_undo(session, incident, run, actor)
-        out = await snapshots.snapshot(session, run)
-    if refused is not None:
-        await _refused(runtime, actor, "undo", out.ref, incident.id, refused)
-        raise refused
-    return out
+        need = await _need(runtime, session, spec, incident, actor.id)
+        required = max(need.approvals, run.approvals_required)
+        run.four_eyes = run.four_eyes or need.four_eyes
+        await undo_requests.request_undo(
+            session, incident, run, actor, approvals_required=required, expires_after=expiry(runtime, spec)
+        )
+        return await snapshots.snapshot(session, run)
 
 
 async def get_run(runtime: Runtime, run_ref: str) -> RunOut:
@@ -319,7 +306,9 @@ async def pending_approvals(runtime: Runtime, incident_ref: str) -> list[RunOut]
 
 async def approvers_for(runtime: Runtime, run_ref: str) -> ApproversOut:
     run = await get_run(runtime, run_ref)
-    approved_by = [a.approver for a in run.approvals if a.decision == "approved"]
+    approved_by = [
+        a.approver for a in run.approvals if a.decision == "approved" and a.phase == run.approval_phase
+    ]
     return ApproversOut(
         run=run.ref,
         status=run.status,
@@ -333,19 +322,19 @@ async def approvers_for(runtime: Runtime, run_ref: str) -> ApproversOut:
     )
 
 
-async def can_approve(
-    runtime: Runtime, run_ref: str, actor: Actor, *, groups: GroupResolver | None = None
-) -> bool:
+async def can_approve(runtime: Runtime, run_ref: str, actor: Actor) -> bool:
     """Whether ``actor`` may approve the run now (for showing an Approve button)."""
     async with runtime.db.session() as session:
         run = await service.get_run(session, run_ref)
         if run.status != RunStatus.AWAITING_APPROVAL.value:
             return False
-        if any(a.approver == actor.id for a in await snapshots.approvals_of(session, run.id or 0)):
+        phase = service.approval_phase(run)
+        decided = await snapshots.approvals_of(session, run.id or 0)
+        if any(a.approver == actor.id and a.phase == phase.value for a in decided):
             return False
-        roles = await approvals.roles_held(session, run.incident_id, actor)
-    why = await approvals.may_approve(actor, run, roles, approvals.groups_for(runtime.settings, groups))
-    return why is None
+        incident = await incident_service.get_incident(session, run.incident_id)
+        target = _run_target(runtime, incident, run)
+        return await runtime.authz.allows(session, actor, Action.APPROVE, target)
 
 
 async def expire_due(runtime: Runtime) -> list[str]:

@@ -112,6 +112,8 @@ class ApprovalNeedOut(BaseModel):
     approvers: list[str]
     four_eyes: bool
     expires_after_s: float
+    #: Why more approvals are needed than the runbook's level at this severity.
+    reason: str | None = None
 
 
 class PlanOut(BaseModel):
@@ -147,6 +149,8 @@ class StepOut(BaseModel):
 
 
 class ApprovalOut(BaseModel):
+    #: do: an approval of the run; undo: of its undo.
+    phase: Phase = Phase.DO
     approver: str
     approver_label: str
     decision: str
@@ -179,6 +183,8 @@ class RunOut(BaseModel):
     ended_by: str | None
     cancel_requested_by: str | None
     undo_requested_by: str | None
+    #: What awaits approval: the run (do) or, after an undo was asked for, its undo.
+    approval_phase: Phase = Phase.DO
     #: The targets this run holds locked.
     locks: list[str]
     #: The dry-run made when it was requested, for its approvers (None: no approval needed).
@@ -188,7 +194,8 @@ class RunOut(BaseModel):
 
     @property
     def approvals_given(self) -> int:
-        return sum(1 for a in self.approvals if a.decision == "approved")
+        """Approvals of what awaits approval now (the run, or its undo)."""
+        return sum(1 for a in self.approvals if a.decision == "approved" and a.phase == self.approval_phase)
 
 
 class ApproversOut(BaseModel):

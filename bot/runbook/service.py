@@ -19,7 +19,7 @@ from bot.db import after_commit, utcnow
 from bot.errors import ConflictError, NotFoundError
 from bot.incident import service as incident_service
 from bot.incident.models import Incident
-from bot.runbook import locks, progress
+from bot.runbook import progress
 from bot.runbook.kinds import Kind
 from bot.runbook.loader import Runbook
 from bot.runbook.schemas import PlannedStepOut
@@ -27,7 +27,6 @@ from bot.runbook.signals import RunReady, RunRequested
 from bot.runbook.snapshots import approvals_of
 from bot.runbook.states import (
     ACTIVE,
-    UNDOABLE,
     Origin,
     Phase,
     RunStatus,
@@ -35,7 +34,7 @@ from bot.runbook.states import (
     parse_run_ref,
 )
 from bot.runbook.tables import RunbookApproval, RunbookRun, RunbookStep
-from bot.runbook.undo import plan_undo, undo_targets
+from bot.runbook.undo import drop_undo, undo_started
 
 #: ``reason`` of the conflict when a routing rule's runbook already started for the incident.
 AUTO_RUN_ONCE = "auto_run_once"
@@ -85,6 +84,7 @@ async def create_run(
     four_eyes: bool,
     expires_after: float,
     plan: list[PlannedStepOut] | None,
+    reason: str | None = None,
 ) -> RunbookRun:
     """A new run with its steps (pending), or awaiting approval when the policy asks for it."""
     assert incident.id is not None
@@ -159,8 +159,10 @@ async def create_run(
             incident,
             run,
             Kind.APPROVAL_REQUESTED,
-            f"{run.ref} ({spec.title}) needs {approvals_required} approval(s) from {', '.join(approvers)}",
+            f"{run.ref} ({spec.title}) needs {approvals_required} approval(s) from {', '.join(approvers)}"
+            + (f" ({reason})" if reason else ""),
             actor=actor,
+            approval_reason=reason,
             approvers=approvers,
             approvals_required=approvals_required,
             four_eyes=four_eyes,
@@ -185,9 +187,21 @@ def _require_awaiting(run: RunbookRun, doing: str) -> None:
 
 
 async def expire_if_due(session: AsyncSession, incident: Incident, run: RunbookRun) -> bool:
-    """Cancel a run whose approvals did not come in time; True when it did so."""
+    """Cancel a run (or drop an undo) whose approvals did not come in time; True when it did so."""
     if run.status != RunStatus.AWAITING_APPROVAL.value or not _expired(run, utcnow()):
         return False
+    expires_at = run.expires_at.isoformat() if run.expires_at else None
+    if run.undo_from is not None:
+        await drop_undo(
+            session,
+            incident,
+            run,
+            Kind.APPROVAL_EXPIRED,
+            f"the undo of {run.ref} was not approved in time; nothing was undone",
+            SYSTEM,
+            expires_at=expires_at,
+        )
+        return True
     await progress.finish(
         session,
         incident,
@@ -197,7 +211,7 @@ async def expire_if_due(session: AsyncSession, incident: Incident, run: RunbookR
         f"{run.ref} cancelled: approval did not come in time",
         end_reason="approval_expired",
         ended_by=SYSTEM.label,
-        expires_at=run.expires_at.isoformat() if run.expires_at else None,
+        expires_at=expires_at,
     )
     return True
 
@@ -209,27 +223,52 @@ async def due_for_expiry(session: AsyncSession) -> list[int]:
     return [i for i in (await session.exec(query)).all() if i is not None]
 
 
-async def approve(session: AsyncSession, incident: Incident, run: RunbookRun, actor: Actor) -> None:
-    """Record an approval (the caller checked the approver); the last one makes the run pending."""
+def approval_phase(run: RunbookRun) -> Phase:
+    """What an approval of ``run`` is for now: the run itself, or its undo."""
+    return Phase.UNDO if run.undo_from is not None else Phase.DO
+
+
+async def approve(
+    session: AsyncSession, incident: Incident, run: RunbookRun, actor: Actor, *, required: int
+) -> None:
+    """Record an approval (the caller authorized the approver). ``required``: the approvals
+    the run needs now; the run's level only goes up. The last one starts the run (or its undo)."""
     _require_awaiting(run, "approve")
     assert run.id is not None
-    if any(a.approver == actor.id for a in await approvals_of(session, run.id)):
+    phase = approval_phase(run)
+    decided = [a for a in await approvals_of(session, run.id) if a.phase == phase.value]
+    if any(a.approver == actor.id for a in decided):
         raise ConflictError(f"{actor.label} has already approved {run.ref}", run=run.ref)
+    raised_from = None
+    if required > run.approvals_required:
+        raised_from, run.approvals_required = run.approvals_required, required
     session.add(
-        RunbookApproval(run_id=run.id, approver=actor.id, approver_label=actor.label, decision="approved")
+        RunbookApproval(
+            run_id=run.id,
+            phase=phase.value,
+            approver=actor.id,
+            approver_label=actor.label,
+            decision="approved",
+        )
     )
     await session.flush()
-    given = sum(1 for a in await approvals_of(session, run.id) if a.decision == "approved")
-    remaining = max(run.approvals_required - given, 0)
-    approved_by = [a.approver_label for a in await approvals_of(session, run.id) if a.decision == "approved"]
+    approved = [
+        a for a in await approvals_of(session, run.id) if a.phase == phase.value and a.decision == "approved"
+    ]
+    remaining = max(run.approvals_required - len(approved), 0)
+    what = f"the undo of {run.ref}" if phase == Phase.UNDO else run.ref
+    text = f"{actor.label} approved {what}"
+    if raised_from is not None:
+        text += f" (it now needs {run.approvals_required} approvals: the incident is {incident.severity})"
+    text += f"; {remaining} more approval(s) needed" if remaining else "; it starts now"
+    run.updated_at = utcnow()
     if remaining == 0:
-        run.status = RunStatus.PENDING.value
-        run.updated_at = utcnow()
-        session.add(run)
+        run.status = (RunStatus.UNDOING if phase == Phase.UNDO else RunStatus.PENDING).value
+        if phase == Phase.UNDO:
+            run.undo_from = None
+            run.finished_at = None
         after_commit(session, RunReady(run.id))
-    text = f"{actor.label} approved {run.ref}" + (
-        f"; {remaining} more approval(s) needed" if remaining else "; it starts now"
-    )
+    session.add(run)
     await progress.record(
         session,
         incident,
@@ -237,18 +276,24 @@ async def approve(session: AsyncSession, incident: Incident, run: RunbookRun, ac
         Kind.APPROVED,
         text,
         actor=actor,
-        approved_by=approved_by,
+        approved_by=[a.approver_label for a in approved],
         remaining=remaining,
         approvers=list(run.approvers),
+        approvals_required=run.approvals_required,
+        undo=phase == Phase.UNDO or None,
     )
+    if remaining == 0 and phase == Phase.UNDO:
+        await undo_started(session, incident, run, actor)
 
 
 async def deny(session: AsyncSession, incident: Incident, run: RunbookRun, actor: Actor, reason: str) -> None:
     _require_awaiting(run, "deny")
     assert run.id is not None
+    phase = approval_phase(run)
     session.add(
         RunbookApproval(
             run_id=run.id,
+            phase=phase.value,
             approver=actor.id,
             approver_label=actor.label,
             decision="denied",
@@ -256,6 +301,18 @@ async def deny(session: AsyncSession, incident: Incident, run: RunbookRun, actor
         )
     )
     await session.flush()
+    if phase == Phase.UNDO:
+        await drop_undo(
+            session,
+            incident,
+            run,
+            Kind.DENIED,
+            f"{actor.label} denied the undo of {run.ref}" + (f": {reason}" if reason else ""),
+            actor,
+            denied_by=actor.label,
+            error=reason or None,
+        )
+        return
     await progress.finish(
         session,
         incident,
@@ -273,6 +330,11 @@ async def deny(session: AsyncSession, incident: Incident, run: RunbookRun, actor
 async def cancel(session: AsyncSession, incident: Incident, run: RunbookRun, actor: Actor) -> None:
     """Cancel a run that has not started; ask a running one to stop after its current step."""
     status = RunStatus(run.status)
+    if status == RunStatus.AWAITING_APPROVAL and run.undo_from is not None:
+        await drop_undo(
+            session, incident, run, Kind.CANCELLED, f"{actor.label} withdrew the undo of {run.ref}", actor
+        )
+        return
     if status in (RunStatus.AWAITING_APPROVAL, RunStatus.PENDING):
         await progress.finish(
             session,
@@ -303,36 +365,6 @@ async def cancel(session: AsyncSession, incident: Incident, run: RunbookRun, act
         actor=actor,
         cancelled_by=actor.label,
     )
-
-
-async def request_undo(session: AsyncSession, incident: Incident, run: RunbookRun, actor: Actor) -> None:
-    status = RunStatus(run.status)
-    if status not in UNDOABLE:
-        raise ConflictError(
-            f"{run.ref} is {status.value}: only a finished run (succeeded, failed, cancelled) can be undone",
-            run=run.ref,
-        )
-    assert run.id is not None
-    todo = await plan_undo(session, run)
-    if not todo:
-        raise ConflictError(f"{run.ref} changed nothing that is not undone already", run=run.ref)
-    await locks.acquire(session, run.id, undo_targets(await progress.steps_of(session, run.id, Phase.DO)))
-    run.status = RunStatus.UNDOING.value
-    run.undo_requested_by = actor.label
-    run.finished_at = None
-    run.updated_at = utcnow()
-    session.add(run)
-    await progress.record(
-        session,
-        incident,
-        run,
-        Kind.UNDO_STARTED,
-        f"{actor.label} asked to undo {run.ref}: {', '.join(r.step_id for r in todo)}, last first",
-        actor=actor,
-        steps=[r.step_id for r in todo],
-        requested_by=actor.label,
-    )
-    after_commit(session, RunReady(run.id))
 
 
 async def list_runs(

@@ -45,6 +45,7 @@ async def snapshot(session: AsyncSession, run: RunbookRun) -> RunOut:
         ended_by=run.ended_by,
         cancel_requested_by=run.cancel_requested_by,
         undo_requested_by=run.undo_requested_by,
+        approval_phase=Phase.UNDO if run.undo_from is not None else Phase.DO,
         locks=await locks.held(session, run.id),
         plan=[PlannedStepOut.model_validate(p) for p in run.plan] if run.plan is not None else None,
         steps=[_step_out(r) for r in rows if r.phase == Phase.DO.value],

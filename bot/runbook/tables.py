@@ -68,6 +68,10 @@ class RunbookRun(SQLModel, table=True):
     ended_by: str | None = Field(default=None, max_length=200)
     cancel_requested_by: str | None = Field(default=None, max_length=200)
     undo_requested_by: str | None = Field(default=None, max_length=200)
+    #: The principal id of who asked for the undo (four eyes on the undo's approval).
+    undo_requester: str | None = Field(default=None, max_length=200)
+    #: While an undo awaits approval: the status the run goes back to if it is not approved.
+    undo_from: str | None = Field(default=None, max_length=20)
     #: The worker executing the run, and until when it owns it (renewed while it works).
     worker: str | None = Field(default=None, max_length=100)
     lease_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
@@ -110,11 +114,14 @@ class RunbookStep(SQLModel, table=True):
 
 
 class RunbookApproval(SQLModel, table=True):
+    """A decision on a run (phase ``do``) or on its undo (phase ``undo``); one per person each."""
+
     __tablename__ = "runbook_approval"
-    __table_args__ = (UniqueConstraint("run_id", "approver", name="uq_runbook_approval_approver"),)
+    __table_args__ = (UniqueConstraint("run_id", "phase", "approver", name="uq_runbook_approval_approver"),)
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="runbook_run.id", index=True)
+    phase: str = Field(default=Phase.DO.value, max_length=10)
     approver: str = Field(max_length=200)
     approver_label: str = Field(max_length=200)
     #: approved | denied

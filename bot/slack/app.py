@@ -1,8 +1,10 @@
 """The Slack app: bolt's ``AsyncApp`` in the web app's event loop, over HTTP or Socket Mode.
 
 - HTTP mode (default when Slack is configured): ``POST /slack/events`` in the same FastAPI
-  app, through bolt's async Starlette handler. Bolt verifies every request's v0 signature with
-  the signing secret and refuses requests older than 5 minutes (401, nothing runs).
+  app, through bolt's async Starlette handler. Every request's v0 signature is verified with the
+  signing secret, requests older than 5 minutes are refused, and a signature is accepted once
+  (a replayed request is refused): 401, nothing runs, an ``auth.failed`` audit entry (at a
+  bounded rate per client). Bolt verifies the signature again behind that.
 - Socket Mode when ``slack.app_token`` (``SLACK_APP_TOKEN``) is set: bolt's async socket mode
   handler, started and stopped as a runtime component; no public URL and no route.
 - Not configured: no Slack routes; the console chat adapter carries the room. A bot token
@@ -17,24 +19,30 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.auth.actor import Interface
+from bot.auth.replay import ReplayGuard
 from bot.errors import ConfigError
 from bot.runtime import Runtime
 from bot.slack import middleware
 from bot.slack.deps import SlackDeps
 from bot.slack.handlers import buttons, capture, commands, declare, runbooks
-from bot.slack.middleware import Guard
 from bot.slack.room import install_room
 from bot.slack.work import BackgroundWork
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+#: Slack refuses nothing older than five minutes either way; a signature is remembered for
+#: both sides of that window.
+SIGNATURE_MEMORY_S = 600.0
 
 
 def web_client(runtime: Runtime) -> AsyncWebClient:
@@ -63,13 +71,9 @@ def build_slack_app(runtime: Runtime) -> AsyncApp:
         request_verification_enabled=not socket_mode,
         name="incident-bot",
     )
-    deps = SlackDeps(
-        runtime=runtime,
-        work=BackgroundWork(),
-        guard=Guard(runtime.db, runtime.settings.permissions, runtime.chat.groups),
-    )
+    deps = SlackDeps(runtime=runtime, work=BackgroundWork())
     runtime.components.append(deps.work)
-    app.use(middleware.attach_actor)
+    app.use(middleware.actor_middleware(runtime.authz.directory))
     app.use(middleware.parse_command)
     app.use(middleware.incident_middleware(runtime.db))
     commands.register(app, deps)
@@ -100,13 +104,35 @@ class SocketMode:
             self._handler = None
 
 
-def events_router(app: AsyncApp) -> APIRouter:
+def events_router(app: AsyncApp, runtime: Runtime, signing_secret: str) -> APIRouter:
     handler = AsyncSlackRequestHandler(app)
+    verifier = SignatureVerifier(signing_secret)
+    replays = ReplayGuard()
     router = APIRouter()
 
     @router.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
-        return await handler.handle(request)
+        body = await request.body()  # Starlette keeps it: bolt reads the same bytes
+        reason = None
+        signature = request.headers.get("x-slack-signature", "")
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            reason = "the Slack signature is missing, wrong or older than 5 minutes"
+        elif not replays.claim(signature, SIGNATURE_MEMORY_S):
+            reason = "this signed request was received before: a replay is refused"
+        if reason is not None:
+            await runtime.auth_failures.record(
+                Interface.SLACK,
+                request.client.host if request.client is not None else "unknown",
+                target_type="endpoint",
+                target_id=f"POST {EVENTS_PATH}",
+                reason=reason,
+                status=401,
+            )
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        response = await handler.handle(request)
+        if response.status_code >= 500:
+            replays.release(signature)  # not handled: Slack's retry must get in
+        return response
 
     return router
 
@@ -130,5 +156,6 @@ def install_slack(web_app: FastAPI, runtime: Runtime) -> AsyncApp | None:
     if app_token is not None:
         runtime.components.append(SocketMode(app, app_token.get_secret_value()))
     else:
-        web_app.include_router(events_router(app))
+        assert slack.signing_secret is not None  # checked above
+        web_app.include_router(events_router(app, runtime, slack.signing_secret.get_secret_value()))
     return app

@@ -10,12 +10,13 @@ the card needs no import of the alert domain and shows what the timeline says.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.authz.people import Directory
 from bot.incident.domain import OPEN_STATUSES, Role, Status
 from bot.incident.flows import snapshot
 from bot.incident.models import Incident, TimelineEvent
@@ -60,6 +61,8 @@ class CardView:
     alerts: AlertSummary
     runbooks: tuple[str, ...]
     link: str
+    #: Slack ids of configured people holding a role (the card mentions them).
+    slack_ids: dict[str, str] = field(default_factory=dict)
 
 
 def summarize_alerts(events: list[TimelineEvent]) -> AlertSummary:
@@ -87,7 +90,12 @@ def summarize_alerts(events: list[TimelineEvent]) -> AlertSummary:
 
 
 async def load_card(
-    session: AsyncSession, incident: Incident, *, public_url: str, runbooks: tuple[str, ...] = ()
+    session: AsyncSession,
+    incident: Incident,
+    *,
+    public_url: str,
+    runbooks: tuple[str, ...] = (),
+    people: Directory | None = None,
 ) -> CardView:
     """Everything the card shows, from committed rows. ``runbooks`` adds engine suggestions."""
     assert incident.id is not None
@@ -99,11 +107,15 @@ async def load_card(
     )
     events = list(reversed((await session.exec(query)).all()))
     suggested = tuple(dict.fromkeys([*incident.suggested_runbooks, *runbooks]))
+    out = await snapshot(session, incident)
+    holders = [h.assignee for h in out.roles.values()]
+    slack_ids = {p: s for p in holders if people is not None and (s := people.slack_id(p))}
     return CardView(
-        incident=await snapshot(session, incident),
+        incident=out,
         alerts=summarize_alerts(events),
         runbooks=suggested,
         link=f"{public_url.rstrip('/')}/api/v1/incidents/{incident.ref}",
+        slack_ids=slack_ids,
     )
 
 
@@ -126,7 +138,8 @@ def _roles(view: CardView) -> str:
     lines = []
     for role in Role:
         holder = view.incident.roles.get(role.value)
-        lines.append(f"{role.display}: {bk.mention(holder.assignee) if holder else '_unassigned_'}")
+        who = bk.mention(view.slack_ids.get(holder.assignee, holder.assignee)) if holder else "_unassigned_"
+        lines.append(f"{role.display}: {who}")
     return "*Roles*\n" + "\n".join(lines)
 
 

@@ -40,6 +40,8 @@ USAGE = {
     "runbook": "runbook [list|suggested|plan NAME [key=value...]|run NAME [key=value...]]",
     "approve": "approve [run]: approve a pending runbook run",
     "deny": "deny [run] [reason]: deny a pending runbook run",
+    "cancel": "cancel <run>: cancel a runbook run (or withdraw an undo that waits for approval)",
+    "undo": "undo <run>: undo a finished runbook run (its approval policy applies)",
     "resolve": "resolve [summary]: resolve the incident",
     "postmortem": "postmortem: the postmortem draft",
     "help": "help: this list",
@@ -136,6 +138,16 @@ class Approve(Command):
 class Deny(Command):
     run_id: int | None
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelRun(Command):
+    run_id: int
+
+
+@dataclass(frozen=True)
+class UndoRun(Command):
+    run_id: int
 
 
 @dataclass(frozen=True)
@@ -288,6 +300,21 @@ def _deny(tokens: list[str], rest: str, ref: str | None) -> Command:
     return Deny(run_id=run_id, reason=_optional(" ".join(remaining)), incident_ref=ref)
 
 
+def _named_run(name: str, tokens: list[str]) -> int:
+    run_id, remaining = _run_id(tokens)
+    if run_id is None or remaining:
+        raise CommandError(f"which run? usage: {USAGE[name]}")
+    return run_id
+
+
+def _cancel(tokens: list[str], rest: str, ref: str | None) -> Command:
+    return CancelRun(run_id=_named_run("cancel", tokens), incident_ref=ref)
+
+
+def _undo(tokens: list[str], rest: str, ref: str | None) -> Command:
+    return UndoRun(run_id=_named_run("undo", tokens), incident_ref=ref)
+
+
 def _resolve(tokens: list[str], rest: str, ref: str | None) -> Command:
     return Resolve(reason=_optional(rest), incident_ref=ref)
 
@@ -311,6 +338,8 @@ _PARSERS = {
     "runbooks": _runbook,
     "approve": _approve,
     "deny": _deny,
+    "cancel": _cancel,
+    "undo": _undo,
     "resolve": _resolve,
     "postmortem": _postmortem,
 }

@@ -1,13 +1,13 @@
-"""What the Slack handlers share: the runtime, the background work and the permission guard."""
+"""What the Slack handlers share: the runtime and the background work."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.authz.policy import Authorizer
 from bot.config import Settings
 from bot.db import Database
 from bot.runtime import Runtime
-from bot.slack.middleware import Guard
 from bot.slack.work import BackgroundWork
 
 
@@ -15,11 +15,14 @@ from bot.slack.work import BackgroundWork
 class SlackDeps:
     runtime: Runtime
     work: BackgroundWork
-    guard: Guard
 
     @property
     def db(self) -> Database:
         return self.runtime.db
+
+    @property
+    def authz(self) -> Authorizer:
+        return self.runtime.authz
 
     @property
     def settings(self) -> Settings:

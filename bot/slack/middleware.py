@@ -1,32 +1,29 @@
-"""Middleware of the Slack app: small named units run before every listener, and the guard.
+"""Middleware of the Slack app: small named units run before every listener.
 
-Order (registered in ``app.build_slack_app``): ``attach_actor`` (who), ``parse_command``
-(what, for ``/incident``), ``attach_incident`` (which incident: an ``INC-n`` in the command or
-button, else the incident whose channel this is). They only read the request and the
-database, so the ack stays fast. ``authorize`` runs after the ack (resolving a user group may
-call Slack): a refusal is answered ephemerally and written to the audit log.
+Order (registered in ``app.build_slack_app``): ``attach_actor`` (who: the principal behind the
+Slack user, through the people directory), ``parse_command`` (what, for ``/incident``),
+``attach_incident`` (which incident: an ``INC-n`` in the command or button, else the incident
+whose channel this is). They only read the request and the database, so the ack stays fast.
+Who may do what is not decided here: the flows authorize (``bot.authz``), the same for every
+door; a refusal comes back as an error the handler answers ephemerally.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
-from bot.audit.service import audit
-from bot.auth.actor import Actor, Interface
+from bot.auth.actor import Actor
+from bot.authz.people import Directory
 from bot.db import Database
-from bot.errors import NotFoundError, PermissionDeniedError
+from bot.errors import PermissionDeniedError
 from bot.incident import service
 from bot.incident.domain import format_ref, parse_ref
-from bot.permissions import GroupResolver, Guarded, PermissionSettings, require
 from bot.slack import commands
-
-log = logging.getLogger(__name__)
 
 Next = Callable[[], Awaitable[BoltResponse | None]]
 
@@ -55,13 +52,16 @@ def _user_name(body: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-async def attach_actor(context: AsyncBoltContext, body: dict[str, Any], next: Next) -> BoltResponse | None:
-    """The person acting, as the core's Actor (Slack user id; interface slack)."""
-    if context.user_id:
-        context[ACTOR] = Actor(
-            id=context.user_id, kind="person", interface=Interface.SLACK, name=_user_name(body)
-        )
-    return await next()
+def actor_middleware(directory: Directory) -> Callable[..., Awaitable[BoltResponse | None]]:
+    async def attach_actor(
+        context: AsyncBoltContext, body: dict[str, Any], next: Next
+    ) -> BoltResponse | None:
+        """The person acting: a configured person with this Slack id, else the Slack user."""
+        if context.user_id:
+            context[ACTOR] = directory.slack_user(context.user_id, _user_name(body))
+        return await next()
+
+    return attach_actor
 
 
 async def parse_command(context: AsyncBoltContext, body: dict[str, Any], next: Next) -> BoltResponse | None:
@@ -107,45 +107,3 @@ def incident_middleware(db: Database) -> Callable[..., Awaitable[BoltResponse | 
         return await next()
 
     return attach_incident
-
-
-class Guard:
-    """Permission checks of the guarded actions; refusals are audited (door: slack)."""
-
-    def __init__(self, db: Database, permissions: PermissionSettings, groups: GroupResolver) -> None:
-        self._db = db
-        self._permissions = permissions
-        self._groups = groups
-
-    async def authorize(self, actor: Actor, ref: str, action: Guarded, *, attempted: str) -> None:
-        """Return if ``actor`` may do ``action`` on ``ref``; else audit and raise PermissionDeniedError."""
-        async with self._db.session() as session:
-            incident = await service.get_incident(session, ref)
-            assert incident.id is not None
-            roles = await service.current_roles(session, incident.id)
-        held = [role.value for role, holder in roles.items() if holder.assignee == actor.id]
-        try:
-            await require(actor, action, self._permissions, roles_held=held, groups=self._groups)
-        except PermissionDeniedError as exc:
-            await self.record_refusal(actor, ref, action, attempted=attempted, reason=exc.message)
-            raise
-
-    async def record_refusal(
-        self, actor: Actor, ref: str, action: Guarded, *, attempted: str, reason: str
-    ) -> None:
-        async with self._db.transaction() as session:
-            try:
-                incident = await service.get_incident(session, ref)
-                incident_id = incident.id
-            except NotFoundError:
-                incident_id = None
-            audit(
-                session,
-                actor,
-                "slack.permission_denied",
-                target_type="incident",
-                target_id=ref,
-                incident_id=incident_id,
-                details={"action": action.value, "attempted": attempted, "reason": reason},
-            )
-        log.info("refused %s to %s on %s: %s", action.value, actor.id, ref, reason)

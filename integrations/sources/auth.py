@@ -13,6 +13,11 @@ received credential or an expected signature.
                   "<timestamp>:<body>" when X-Grafana-Alerting-Timestamp is sent
     hmac          X-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>:<body>">,
                   X-Timestamp: <unix seconds>     (any sender that can sign)
+
+A signed request is accepted once: ``replay_key`` names it (the signature covers the timestamp
+and the body) for the receiver's replay guard, for as long as its timestamp is acceptable.
+Grafana signatures without a timestamp (``require_timestamp: false``) cannot be told from a
+legitimate repeat, so they are not remembered.
 """
 
 from __future__ import annotations
@@ -236,3 +241,13 @@ def verify(config: WebhookAuthConfig, headers: Mapping[str, str], body: bytes, n
         _verify_grafana(config, headers, body, now)
     else:
         _verify_hmac(config, headers, body, now)
+
+
+def replay_key(config: WebhookAuthConfig | None, headers: Mapping[str, str]) -> tuple[str, int] | None:
+    """The signature of a verified HMAC request and how long it stays acceptable, or None."""
+    if not isinstance(config, GrafanaHmacWebhookAuth | HmacWebhookAuth):
+        return None
+    signature = _header(headers, config.signature_header)
+    if signature is None or _header(headers, config.timestamp_header) is None:
+        return None
+    return signature.strip().lower(), 2 * config.replay_window_s

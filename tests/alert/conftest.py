@@ -66,8 +66,9 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 def auth_headers(source: str, body: bytes, now: datetime) -> dict[str, str]:
-    """Valid credentials for the test config's ``source``."""
-    stamp = str(int(now.timestamp()))
+    """Valid credentials for the test config's ``source``. Signed requests carry the time to the
+    microsecond, so two requests of one body are two requests (a signature is accepted once)."""
+    stamp = f"{now.timestamp():.6f}"
     if source == "alertmanager":
         return {"Authorization": f"Bearer {SECRETS['AM_TOKEN']}"}
     if source == "pagerduty":

@@ -84,7 +84,9 @@ async def test_a_retried_old_firing_notification_does_not_refire(bot: Bot) -> No
 
 
 async def _resolve_incident(bot: Bot) -> None:
-    await flows.update_incident(bot.runtime.db, "INC-1", IncidentUpdate(status=Status.RESOLVED), SYSTEM)
+    await flows.update_incident(
+        bot.runtime.db, "INC-1", IncidentUpdate(status=Status.RESOLVED), SYSTEM, authz=bot.runtime.authz
+    )
 
 
 async def test_a_resolved_incident_reopens_when_its_group_fires_again(bot: Bot) -> None:
@@ -123,7 +125,9 @@ async def test_an_old_resolved_incident_is_not_reopened(bot_factory: BotFactory)
 async def test_a_closed_incident_is_never_reopened(bot: Bot) -> None:
     await bot.send("alertmanager", _am("a"))
     await _resolve_incident(bot)
-    await flows.update_incident(bot.runtime.db, "INC-1", IncidentUpdate(status=Status.CLOSED), SYSTEM)
+    await flows.update_incident(
+        bot.runtime.db, "INC-1", IncidentUpdate(status=Status.CLOSED), SYSTEM, authz=bot.runtime.authz
+    )
     await bot.send("alertmanager", _am("b"))
     assert [i.status for i in await bot.incidents()] == [Status.CLOSED, Status.TRIGGERED]
 
@@ -171,7 +175,9 @@ async def test_a_flapping_alert_that_opens_a_new_incident_is_followed_there(
             bot.clock.advance(seconds=10)
             await bot.send("alertmanager", _am("a", status=status, starts=f"2026-11-20T{4 + n:02d}:00:00Z"))
         await _resolve_incident(bot)
-        await flows.update_incident(bot.runtime.db, "INC-1", IncidentUpdate(status=Status.CLOSED), SYSTEM)
+        await flows.update_incident(
+            bot.runtime.db, "INC-1", IncidentUpdate(status=Status.CLOSED), SYSTEM, authz=bot.runtime.authz
+        )
         closed_kinds = await bot.kinds("INC-1")
 
         bot.clock.advance(seconds=10)

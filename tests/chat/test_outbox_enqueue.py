@@ -22,10 +22,11 @@ from bot.db import Database, utcnow
 from bot.errors import ConflictError, InputError
 from bot.incident import flows
 from bot.incident.schemas import IncidentCreate
+from tests.access import OPEN
 
 
 async def _incident(db: Database) -> int:
-    out = await flows.declare_incident(db, IncidentCreate(title="fraud model latency"), SYSTEM)
+    out = await flows.declare_incident(db, IncidentCreate(title="fraud model latency"), SYSTEM, authz=OPEN)
     return int(out.ref.removeprefix("INC-"))
 
 

@@ -18,12 +18,13 @@ from bot.chat.worker import OutboxWorker
 from bot.db import Database
 from bot.incident import flows, service
 from bot.incident.schemas import IncidentCreate
+from tests.access import OPEN
 from tests.chat.conftest import drained, fast_outbox, make_worker, outbox_rows, post
 from tests.fakes.slack_api import FakeSlack
 
 
 async def _incident(db: Database) -> int:
-    out = await flows.declare_incident(db, IncidentCreate(title="ranking model drift"), SYSTEM)
+    out = await flows.declare_incident(db, IncidentCreate(title="ranking model drift"), SYSTEM, authz=OPEN)
     return int(out.ref.removeprefix("INC-"))
 
 

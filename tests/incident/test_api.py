@@ -1,11 +1,20 @@
-"""REST API: status codes, error bodies, filters, scopes."""
+"""REST API: status codes, error bodies, filters, scopes. Who may do what is tested in
+tests/authz; here API tokens may do everything (the mechanics of the API are under test)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
+from bot.config import Settings, load_settings
+from tests.access import OPEN_PERMISSIONS
+
 H = dict[str, dict[str, str]]
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return load_settings(database_url=db_url, permissions=OPEN_PERMISSIONS)
 
 
 async def _declare(client: httpx.AsyncClient, tokens: H, **body: object) -> dict[str, object]:
@@ -161,7 +170,15 @@ async def test_token_api_and_revocation(client: httpx.AsyncClient, tokens: H) ->
     gone = await client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {clear}"})
     assert gone.status_code == 401
     audit = (await client.get("/api/v1/audit", headers=tokens["admin"])).json()
-    assert [a["action"] for a in audit][:2] == ["token.revoked", "token.created"]
+    assert [a["action"] for a in audit][:3] == ["auth.failed", "token.revoked", "token.created"]
+    assert (
+        audit[0]["details"]
+        == {
+            "reason": "invalid or revoked API token",
+            "status": 401,
+        }
+        and audit[0]["target_id"] == "GET /api/v1/incidents"
+    )
     assert clear not in repr(audit)
 
 

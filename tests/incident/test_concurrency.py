@@ -10,6 +10,7 @@ from bot.db import Database
 from bot.incident import flows
 from bot.incident.domain import Role, Severity
 from bot.incident.schemas import IncidentCreate, IncidentUpdate
+from tests.access import OPEN
 
 
 def _person(n: int) -> Actor:
@@ -18,17 +19,17 @@ def _person(n: int) -> Actor:
 
 async def test_concurrent_writers_keep_one_event_per_change(db_url: str) -> None:
     setup = Database(db_url)
-    ref = (await flows.declare_incident(setup, IncidentCreate(title="t"), _person(0))).ref
+    ref = (await flows.declare_incident(setup, IncidentCreate(title="t"), _person(0), authz=OPEN)).ref
     # Separate engines: like two replicas of the bot.
     writers = [Database(db_url) for _ in range(2)]
     try:
 
         async def work(i: int) -> None:
             db = writers[i % 2]
-            await flows.add_note(db, ref, f"note {i}", _person(i))
-            await flows.assign_role(db, ref, Role.COMMANDER, f"person-{i}", _person(i))
+            await flows.add_note(db, ref, f"note {i}", _person(i), authz=OPEN)
+            await flows.assign_role(db, ref, Role.COMMANDER, f"person-{i}", _person(i), authz=OPEN)
             sev = Severity.SEV1 if i % 2 else Severity.SEV2
-            await flows.update_incident(db, ref, IncidentUpdate(severity=sev), _person(i))
+            await flows.update_incident(db, ref, IncidentUpdate(severity=sev), _person(i), authz=OPEN)
 
         await asyncio.gather(*(work(i) for i in range(10)))
     finally:

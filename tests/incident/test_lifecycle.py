@@ -12,13 +12,14 @@ from bot.errors import IllegalTransitionError, NotFoundError
 from bot.incident import flows, service, timeline
 from bot.incident.domain import TRANSITIONS, Severity, Status
 from bot.incident.schemas import IncidentCreate, IncidentUpdate
+from tests.access import OPEN
 
 ALICE = Actor(id="U_ALICE", kind="person", interface=Interface.SLACK, name="alice")
 
 
 async def _declare(db: Database, **kw: object) -> str:
     data = IncidentCreate(title="fraud-detector error rate", severity=Severity.SEV2, **kw)  # type: ignore[arg-type]
-    return (await flows.declare_incident(db, data, ALICE)).ref
+    return (await flows.declare_incident(db, data, ALICE, authz=OPEN)).ref
 
 
 async def _event_kinds(db: Database, ref: str) -> list[str]:
@@ -39,7 +40,7 @@ async def test_declare_records_one_event_and_milestones(db: Database) -> None:
 async def test_full_lifecycle_sets_each_milestone_once(db: Database) -> None:
     ref = await _declare(db)
     for new in (Status.INVESTIGATING, Status.IDENTIFIED, Status.MITIGATED, Status.RESOLVED, Status.CLOSED):
-        await flows.update_incident(db, ref, IncidentUpdate(status=new), ALICE)
+        await flows.update_incident(db, ref, IncidentUpdate(status=new), ALICE, authz=OPEN)
     incident = await flows.get_incident(db, ref)
     assert incident.status == Status.CLOSED
     stamps = [incident.acknowledged_at, incident.mitigated_at, incident.resolved_at, incident.closed_at]
@@ -59,9 +60,9 @@ def test_transition_table_refuses(current: Status, new: Status) -> None:
 
 async def test_closing_an_unresolved_incident_is_refused_and_names_allowed(db: Database) -> None:
     ref = await _declare(db)
-    await flows.update_incident(db, ref, IncidentUpdate(status=Status.INVESTIGATING), ALICE)
+    await flows.update_incident(db, ref, IncidentUpdate(status=Status.INVESTIGATING), ALICE, authz=OPEN)
     with pytest.raises(IllegalTransitionError) as err:
-        await flows.update_incident(db, ref, IncidentUpdate(status=Status.CLOSED), ALICE)
+        await flows.update_incident(db, ref, IncidentUpdate(status=Status.CLOSED), ALICE, authz=OPEN)
     assert err.value.context["allowed"] == ["identified", "mitigated", "resolved"]
     assert "investigating" in err.value.message and "closed" in err.value.message
     # nothing written by the refused change
@@ -70,11 +71,11 @@ async def test_closing_an_unresolved_incident_is_refused_and_names_allowed(db: D
 
 async def test_reopen_is_recorded_and_clears_resolution(db: Database) -> None:
     ref = await _declare(db)
-    await flows.update_incident(db, ref, IncidentUpdate(status=Status.RESOLVED), ALICE)
+    await flows.update_incident(db, ref, IncidentUpdate(status=Status.RESOLVED), ALICE, authz=OPEN)
     resolved = await flows.get_incident(db, ref)
     assert resolved.resolved_at is not None and resolved.mitigated_at is not None
     reopened = await flows.update_incident(
-        db, ref, IncidentUpdate(status=Status.INVESTIGATING, reason="errors are back"), ALICE
+        db, ref, IncidentUpdate(status=Status.INVESTIGATING, reason="errors are back"), ALICE, authz=OPEN
     )
     assert reopened.status == Status.INVESTIGATING
     assert reopened.resolved_at is None
@@ -87,9 +88,9 @@ async def test_reopen_is_recorded_and_clears_resolution(db: Database) -> None:
 async def test_closed_is_final(db: Database) -> None:
     ref = await _declare(db)
     for new in (Status.RESOLVED, Status.CLOSED):
-        await flows.update_incident(db, ref, IncidentUpdate(status=new), ALICE)
+        await flows.update_incident(db, ref, IncidentUpdate(status=new), ALICE, authz=OPEN)
     with pytest.raises(IllegalTransitionError) as err:
-        await flows.update_incident(db, ref, IncidentUpdate(status=Status.INVESTIGATING), ALICE)
+        await flows.update_incident(db, ref, IncidentUpdate(status=Status.INVESTIGATING), ALICE, authz=OPEN)
     assert err.value.context["allowed"] == []
 
 
@@ -105,9 +106,11 @@ async def test_every_change_leaves_exactly_one_event_and_noops_none(db: Database
         IncidentUpdate(status=Status.INVESTIGATING),  # no change
     ]
     for change in changes:
-        await flows.update_incident(db, ref, change, ALICE)
-    await flows.add_note(db, ref, "looking at the dashboards", ALICE)
-    await flows.acknowledge(db, ref, ALICE)  # already acknowledged by the status change → no event
+        await flows.update_incident(db, ref, change, ALICE, authz=OPEN)
+    await flows.add_note(db, ref, "looking at the dashboards", ALICE, authz=OPEN)
+    await flows.acknowledge(
+        db, ref, ALICE, authz=OPEN
+    )  # already acknowledged by the status change → no event
     assert await _event_kinds(db, ref) == [
         "declared",
         "severity_changed",
@@ -127,7 +130,7 @@ async def test_update_is_all_or_nothing(db: Database) -> None:
     ref = await _declare(db)
     with pytest.raises(IllegalTransitionError):
         await flows.update_incident(
-            db, ref, IncidentUpdate(severity=Severity.SEV1, status=Status.CLOSED), ALICE
+            db, ref, IncidentUpdate(severity=Severity.SEV1, status=Status.CLOSED), ALICE, authz=OPEN
         )
     incident = await flows.get_incident(db, ref)
     assert incident.severity == Severity.SEV2  # the severity change was rolled back
@@ -136,7 +139,7 @@ async def test_update_is_all_or_nothing(db: Database) -> None:
 
 async def test_acknowledge_moves_triggered_to_investigating(db: Database) -> None:
     ref = await _declare(db)
-    incident = await flows.acknowledge(db, ref, ALICE)
+    incident = await flows.acknowledge(db, ref, ALICE, authz=OPEN)
     assert incident.status == Status.INVESTIGATING
     assert incident.acknowledged_at is not None
 

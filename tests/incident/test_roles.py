@@ -10,19 +10,20 @@ from bot.errors import InputError
 from bot.incident import flows, service
 from bot.incident.domain import Role
 from bot.incident.schemas import IncidentCreate
+from tests.access import OPEN
 
 BOB = Actor(id="U_BOB", kind="person", interface=Interface.SLACK, name="bob")
 
 
 async def test_handover_keeps_history_and_names_both(db: Database) -> None:
-    ref = (await flows.declare_incident(db, IncidentCreate(title="latency"), BOB)).ref
-    first = await flows.assign_role(db, ref, Role.COMMANDER, "alice", BOB)
+    ref = (await flows.declare_incident(db, IncidentCreate(title="latency"), BOB, authz=OPEN)).ref
+    first = await flows.assign_role(db, ref, Role.COMMANDER, "alice", BOB, authz=OPEN)
     assert first.changed and first.previous is None
-    again = await flows.assign_role(db, ref, Role.COMMANDER, "alice", BOB)
+    again = await flows.assign_role(db, ref, Role.COMMANDER, "alice", BOB, authz=OPEN)
     assert not again.changed
-    handover = await flows.assign_role(db, ref, Role.COMMANDER, "carol", BOB)
+    handover = await flows.assign_role(db, ref, Role.COMMANDER, "carol", BOB, authz=OPEN)
     assert handover.previous == "alice"
-    await flows.assign_role(db, ref, Role.SCRIBE, "dave", BOB)
+    await flows.assign_role(db, ref, Role.SCRIBE, "dave", BOB, authz=OPEN)
 
     incident = await flows.get_incident(db, ref)
     assert {k: v.assignee for k, v in incident.roles.items()} == {"commander": "carol", "scribe": "dave"}
@@ -42,6 +43,6 @@ async def test_handover_keeps_history_and_names_both(db: Database) -> None:
 
 
 async def test_blank_assignee_is_refused(db: Database) -> None:
-    ref = (await flows.declare_incident(db, IncidentCreate(title="latency"), BOB)).ref
+    ref = (await flows.declare_incident(db, IncidentCreate(title="latency"), BOB, authz=OPEN)).ref
     with pytest.raises(InputError):
-        await flows.assign_role(db, ref, Role.COMMANDER, "   ", BOB)
+        await flows.assign_role(db, ref, Role.COMMANDER, "   ", BOB, authz=OPEN)

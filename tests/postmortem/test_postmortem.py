@@ -17,6 +17,7 @@ from bot.incident.domain import Role, Status
 from bot.incident.schemas import IncidentCreate, IncidentUpdate
 from bot.postmortem.blameless import check
 from bot.postmortem.render import human_duration, render_postmortem
+from tests.access import OPEN
 
 ALICE = Actor(id="U1", kind="person", interface=Interface.SLACK, name="alice")
 
@@ -32,12 +33,13 @@ async def _incident_with_history(db: Database) -> str:
                 summary="v7 produced NaN scores after a feature schema change.",
             ),
             ALICE,
+            authz=OPEN,
         )
     ).ref
-    await flows.assign_role(db, ref, Role.COMMANDER, "alice", ALICE)
-    await flows.acknowledge(db, ref, ALICE)
-    await flows.add_note(db, ref, "action: alert on NaN rate of scores", ALICE)
-    await flows.add_note(db, ref, "Bob forgot to run the schema check", ALICE)
+    await flows.assign_role(db, ref, Role.COMMANDER, "alice", ALICE, authz=OPEN)
+    await flows.acknowledge(db, ref, ALICE, authz=OPEN)
+    await flows.add_note(db, ref, "action: alert on NaN rate of scores", ALICE, authz=OPEN)
+    await flows.add_note(db, ref, "Bob forgot to run the schema check", ALICE, authz=OPEN)
     async with db.transaction() as session:
         incident = await service.get_incident(session, ref, for_update=True)
         for kind, data in (
@@ -53,8 +55,8 @@ async def _incident_with_history(db: Database) -> str:
             ("runbook_succeeded", {"run": "RUN-1", "runbook": "rollback-model"}),
         ):
             await timeline.record(session, incident, kind=kind, text=kind, actor=SYSTEM, data=data)
-    await flows.update_incident(db, ref, IncidentUpdate(status=Status.MITIGATED), ALICE)
-    await flows.update_incident(db, ref, IncidentUpdate(status=Status.RESOLVED), ALICE)
+    await flows.update_incident(db, ref, IncidentUpdate(status=Status.MITIGATED), ALICE, authz=OPEN)
+    await flows.update_incident(db, ref, IncidentUpdate(status=Status.RESOLVED), ALICE, authz=OPEN)
     return ref
 
 

@@ -23,6 +23,7 @@ from bot.incident import flows
 from bot.incident.domain import Severity
 from bot.incident.schemas import IncidentCreate
 from bot.reminder.jobs import ReminderScheduler
+from tests.access import OPEN
 from tests.fakes.kube_api import serve_asgi
 
 PAGING_SECRET = "Bearer paging-secret-123"
@@ -109,4 +110,6 @@ async def scheduler(db: Database, clock: FakeClock) -> AsyncIterator[Factory]:
 async def declare(
     db: Database, severity: Severity = Severity.SEV2, title: str = "fraud model latency"
 ) -> str:
-    return (await flows.declare_incident(db, IncidentCreate(title=title, severity=severity), SYSTEM)).ref
+    return (
+        await flows.declare_incident(db, IncidentCreate(title=title, severity=severity), SYSTEM, authz=OPEN)
+    ).ref

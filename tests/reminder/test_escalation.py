@@ -11,6 +11,7 @@ from bot.db import Database
 from bot.incident import flows
 from bot.reminder.flows import MAX_PAGE_ATTEMPTS
 from bot.reminder.models import PageStatus, Reminder
+from tests.access import OPEN
 from tests.reminder.conftest import (
     PAGING_KEY,
     PAGING_SECRET,
@@ -80,7 +81,7 @@ async def test_acknowledged_incidents_are_not_escalated(
     reminders = scheduler(reminder_settings(db_url, paging_webhook_url=paging.url))
     ref = await declare(db)
     clock.advance(minutes=5)
-    await flows.acknowledge(db, ref, ADA)
+    await flows.acknowledge(db, ref, ADA, authz=OPEN)
     clock.advance(minutes=30)
     assert [f.kind.value for f in await reminders.check()] == ["commander_nudge"]
     assert paging.received == []

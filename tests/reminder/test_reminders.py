@@ -13,6 +13,7 @@ from bot.incident import flows, service
 from bot.incident.domain import Role, Severity
 from bot.incident.schemas import TimelineEventOut
 from bot.reminder.models import Reminder
+from tests.access import OPEN
 from tests.reminder.conftest import Factory, FakeClock, declare, reminder_settings
 
 ADA = Actor(id="U1", kind="person", interface=Interface.SLACK, name="Ada")
@@ -44,8 +45,8 @@ async def test_status_update_reminders_to_the_commander(
     reminders = scheduler(reminder_settings(db_url))
     ref = await declare(db, Severity.SEV2)
     await _set_channel(db, ref, "CROOM")
-    await flows.acknowledge(db, ref, ADA)
-    await flows.assign_role(db, ref, Role.COMMANDER, "U1", ADA)
+    await flows.acknowledge(db, ref, ADA, authz=OPEN)
+    await flows.assign_role(db, ref, Role.COMMANDER, "U1", ADA, authz=OPEN)
     clock.advance(minutes=29)
     assert await reminders.check() == []
     clock.advance(minutes=1)
@@ -66,7 +67,7 @@ async def test_status_update_reminders_to_the_commander(
     )
     # a note by a person resets the timer
     clock.advance(minutes=20)
-    await flows.add_note(db, ref, "rolled back the canary; error rate falling", ADA)
+    await flows.add_note(db, ref, "rolled back the canary; error rate falling", ADA, authz=OPEN)
     clock.advance(minutes=29)
     assert await reminders.check() == []
     clock.advance(minutes=1)
@@ -80,8 +81,8 @@ async def test_interval_follows_severity(
     reminders = scheduler(reminder_settings(db_url))
     sev1, sev4 = await declare(db, Severity.SEV1), await declare(db, Severity.SEV4)
     for ref in (sev1, sev4):
-        await flows.acknowledge(db, ref, ADA)
-        await flows.assign_role(db, ref, Role.COMMANDER, "U1", ADA)
+        await flows.acknowledge(db, ref, ADA, authz=OPEN)
+        await flows.assign_role(db, ref, Role.COMMANDER, "U1", ADA, authz=OPEN)
     clock.advance(minutes=15)
     assert [f.incident for f in await reminders.check()] == [sev1]
     clock.advance(minutes=600)
@@ -93,7 +94,7 @@ async def test_nudge_when_no_commander(
 ) -> None:
     reminders = scheduler(reminder_settings(db_url, escalate_unacknowledged_after_min=0))
     lonely, staffed = await declare(db), await declare(db)
-    await flows.assign_role(db, staffed, Role.COMMANDER, "U2", ADA)
+    await flows.assign_role(db, staffed, Role.COMMANDER, "U2", ADA, authz=OPEN)
     clock.advance(minutes=9, seconds=59)
     assert await reminders.check() == []
     clock.advance(seconds=1)
@@ -128,10 +129,10 @@ async def test_closed_incidents_get_nothing(
 ) -> None:
     reminders = scheduler(reminder_settings(db_url))
     ref = await declare(db)
-    await flows.assign_role(db, ref, Role.COMMANDER, "U1", ADA)
+    await flows.assign_role(db, ref, Role.COMMANDER, "U1", ADA, authz=OPEN)
     from bot.incident.domain import Status
     from bot.incident.schemas import IncidentUpdate
 
-    await flows.update_incident(db, ref, IncidentUpdate(status=Status.RESOLVED), ADA)
+    await flows.update_incident(db, ref, IncidentUpdate(status=Status.RESOLVED), ADA, authz=OPEN)
     clock.advance(minutes=500)
     assert await reminders.check() == []

@@ -18,6 +18,7 @@ from bot.incident.domain import Role
 from bot.reminder.jobs import ReminderScheduler
 from bot.reminder.models import Reminder
 from bot.runtime import Runtime
+from tests.access import OPEN
 from tests.chat.conftest import drained, eventually
 from tests.fakes.slack_api import DEFAULT_TOKEN, FakeSlack, serve_fake_slack
 from tests.reminder.conftest import FakeClock, PagingServer, declare, reminder_settings
@@ -48,8 +49,8 @@ async def _count(runtime: Runtime, model: type[Reminder] | type[OutboxMessage]) 
 
 async def _staffed_incident(runtime: Runtime, channel: str) -> str:
     ref = await declare(runtime.db)
-    await flows.acknowledge(runtime.db, ref, ADA)
-    await flows.assign_role(runtime.db, ref, Role.COMMANDER, "U1", ADA)
+    await flows.acknowledge(runtime.db, ref, ADA, authz=OPEN)
+    await flows.assign_role(runtime.db, ref, Role.COMMANDER, "U1", ADA, authz=OPEN)
     async with runtime.db.transaction() as session:
         incident = await service.get_incident(session, ref, for_update=True)
         await service.set_chat_channel(session, incident, channel, "inc-room", SYSTEM)
@@ -89,7 +90,7 @@ async def test_the_scheduler_checks_after_incident_changes(db_url: str, clock: F
         clock.advance(minutes=11)
         started = time.monotonic()
         # any change of any incident wakes the scheduler up (no waiting for the hourly check)
-        await flows.add_note(runtime.db, ref, "looking at the feature store", ADA)
+        await flows.add_note(runtime.db, ref, "looking at the feature store", ADA, authz=runtime.authz)
         await eventually(
             lambda: runtime.chat.metrics.reminders.labels("commander_nudge")._value.get() == 1, 5
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.auth.actor import Actor, Interface
+from bot.auth.actor import SYSTEM, Actor, Interface
 from bot.config import load_settings
 from bot.incident import flows as incident_flows
 from bot.incident.domain import Role, Severity
@@ -66,13 +66,18 @@ def make_runtime(
     store: Store,
     *,
     permissions: dict[str, Any] | None = None,
+    people: list[dict[str, Any]] | None = None,
+    groups: dict[str, list[str]] | None = None,
     **runbooks: Any,
 ) -> Runtime:
     settings = load_settings(
+        people=people or [],
+        groups=groups or {},
         database_url=db_url,
         runbooks_dir=runbooks_dir,
         runbooks={**FAST, **runbooks},
-        **({"permissions": permissions} if permissions is not None else {}),
+        # Test runbooks change a store, not a model: their own approval policy applies as written.
+        permissions={"runs_without_approval": ["*"], **(permissions or {})},
     )
     runtime = Runtime.build(settings)
     runtime.integrations = Integrations(make_registry(store))
@@ -100,6 +105,7 @@ async def declare(
     models: list[str] | None = None,
     suggested: list[str] | None = None,
     commander: Actor | None = ALICE,
+    declarer: Actor = ALICE,
 ) -> str:
     incident = await incident_flows.declare_incident(
         runtime.db,
@@ -110,10 +116,13 @@ async def declare(
             models=models or [],
             suggested_runbooks=suggested or [],
         ),
-        ALICE,
+        declarer,
+        authz=runtime.authz,
     )
     if commander is not None:
-        await incident_flows.assign_role(runtime.db, incident.ref, Role.COMMANDER, commander.id, ALICE)
+        await incident_flows.assign_role(
+            runtime.db, incident.ref, Role.COMMANDER, commander.id, SYSTEM, authz=runtime.authz
+        )
     return incident.ref
 
 

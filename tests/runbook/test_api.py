@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from bot.events import AutoRunRequested
 from bot.incident import flows as incident_flows
 from bot.runbook.install import installed
 from bot.runtime import Runtime
 from tests.runbook.actions import Store
-from tests.runbook.conftest import WriteRunbook, eventually
+from tests.runbook.conftest import WriteRunbook, eventually, make_runtime
 
 Headers = dict[str, dict[str, str]]
 
@@ -27,9 +30,18 @@ steps:
 GUARDED = (
     SET_K
     + """
-approval: {required: one, approvers: ["token:test-admin"]}
+approval: {required: one, approvers: ["lee", "kim"]}
 """
 )
+#: The write token acts for kim, the admin token for lee: people approve, tokens do not.
+PEOPLE = [{"id": "kim", "tokens": ["test-write"]}, {"id": "lee", "tokens": ["test-admin"]}]
+
+
+@pytest.fixture
+async def rt(db_url: str, runbooks_dir: Path, store: Store) -> AsyncIterator[Runtime]:
+    runtime = make_runtime(db_url, runbooks_dir, store, people=PEOPLE)
+    yield runtime
+    await runtime.db.dispose()
 
 
 async def declare(client: httpx.AsyncClient, tokens: Headers, **extra: Any) -> str:
@@ -119,7 +131,7 @@ async def test_a_run_started_over_the_api_executes_in_the_background(
     assert response.status_code == 201, response.text
     ref = response.json()["ref"]
     run = await finished(client, tokens, ref)
-    assert run["status"] == "succeeded" and run["requested_by"] == "token:test-write"
+    assert run["status"] == "succeeded" and run["requested_by"] == "kim"  # the person behind the token
     assert store.values == {"k": 1}
     listed = (
         await client.get(f"/api/v1/runs?incident={incident}&status=succeeded", headers=tokens["read"])
@@ -150,7 +162,7 @@ async def test_approval_over_the_api(
         )
     ).json()["ref"]
     approvers = (await client.get(f"/api/v1/runs/{ref}/approvers", headers=tokens["read"])).json()
-    assert approvers["principals"] == ["token:test-admin"] and approvers["remaining"] == 1
+    assert approvers["principals"] == ["lee", "kim"] and approvers["remaining"] == 1
     busy = await client.post(
         "/api/v1/runs", json={"runbook": "guarded", "incident": incident}, headers=tokens["write"]
     )

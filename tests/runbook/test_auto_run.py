@@ -91,7 +91,9 @@ async def test_a_reopened_incident_says_why_its_auto_run_does_not_start_again_an
     (run,) = await eventually(first_run)
     assert (run.origin, run.rule) == ("auto", "drift")
     await page(client, "resolved", "2026-11-20T03:00:00Z")
-    await incident_flows.update_incident(runtime.db, "INC-1", IncidentUpdate(status=Status.RESOLVED), SYSTEM)
+    await incident_flows.update_incident(
+        runtime.db, "INC-1", IncidentUpdate(status=Status.RESOLVED), SYSTEM, authz=runtime.authz
+    )
 
     await page(client, "firing", "2026-11-20T06:00:00Z")  # the same group fires again: reopened
 

@@ -1,5 +1,6 @@
 """The runbooks shipped in runbooks/: they validate against the real actions' parameters, and
-each dry-runs, runs and undoes cleanly through the API and the CLI."""
+each dry-runs, runs and undoes cleanly through the API and the CLI, on the shipped permission
+defaults (every run that changes something, and its undo, is approved by a second person)."""
 
 from __future__ import annotations
 
@@ -50,29 +51,36 @@ def fraud(store: Store) -> Store:
     return store
 
 
+#: The write token acts for kim (who runs runbooks), the admin token for lee (who approves).
+PEOPLE = [{"id": "kim", "tokens": ["test-write"]}, {"id": "lee", "tokens": ["test-admin"]}]
+
+
 @pytest.fixture
 async def rt(db_url: str, fraud: Store) -> AsyncIterator[Runtime]:
-    # The shipped runbooks keep the default run_by; the API token that runs them is allowed here.
-    allowed = {"run_runbooks": ["role:commander", "role:operations", "token:test-write"]}
-    runtime = make_runtime(db_url, DEFAULT_RUNBOOKS_DIR, fraud, permissions=allowed)
+    shipped = {"runs_without_approval": []}  # the default: no run changes systems unapproved
+    runtime = make_runtime(db_url, DEFAULT_RUNBOOKS_DIR, fraud, permissions=shipped, people=PEOPLE)
     runtime.integrations = Integrations(standin_registry(fraud))
     yield runtime
     await runtime.db.dispose()
 
 
 async def declare(client: httpx.AsyncClient, tokens: Headers, severity: str) -> str:
+    """kim declares (so she is a responder) with lee as a responder; each takes an empty role:
+    kim operations (she may run runbooks), lee commander (he approves them)."""
     body = {
         "title": "fraud model errors",
         "severity": severity,
         "labels": {"model": "fraud"},
         "models": ["fraud"],
+        "responders": ["lee"],
     }
     response = await client.post("/api/v1/incidents", json=body, headers=tokens["write"])
     ref = str(response.json()["ref"])
-    # The shipped runbooks are approved by role:commander: the admin token holds it here.
-    role = {"role": "commander", "assignee": "token:test-admin"}
-    assigned = await client.post(f"/api/v1/incidents/{ref}/roles", json=role, headers=tokens["write"])
-    assert assigned.status_code == 200, assigned.text
+    for role, person, token in (("operations", "kim", "write"), ("commander", "lee", "admin")):
+        taken = await client.post(
+            f"/api/v1/incidents/{ref}/roles", json={"role": role, "assignee": person}, headers=tokens[token]
+        )
+        assert taken.status_code == 200, taken.text
     return ref
 
 
@@ -110,8 +118,13 @@ async def settled(client: httpx.AsyncClient, tokens: Headers, ref: str) -> dict[
 
 
 async def undo(client: httpx.AsyncClient, tokens: Headers, ref: str) -> dict[str, Any]:
+    """kim asks for the undo; it follows the run's approval policy, so lee approves it."""
     response = await client.post(f"/api/v1/runs/{ref}/undo", headers=tokens["write"])
     assert response.status_code == 200, response.text
+    assert response.json()["status"] == "awaiting_approval"
+    assert response.json()["approval_phase"] == "undo"
+    approved = await client.post(f"/api/v1/runs/{ref}/approve", headers=tokens["admin"])
+    assert approved.status_code == 200, approved.text
     return await settled(client, tokens, ref)
 
 
@@ -143,7 +156,8 @@ async def test_rollback_model_whose_check_fails_keeps_the_rollback(
 ) -> None:
     fraud.values[f"metric:{ERROR_RATE}"] = 0.2
     run = await run_to_end(client, tokens, "rollback-model", await declare(client, tokens, "SEV1"))
-    assert run["status"] == "failed" and run["approvals_required"] == 0
+    # SEV1: none in the runbook, but the shipped permissions list no runbook to run unapproved.
+    assert run["status"] == "failed" and run["approvals_required"] == 1
     assert run["error"].startswith(f"step verify: {ERROR_RATE} is 0.2, not < 0.05")
     assert fraud.values["alias:fraud@champion"] == "6"
 
@@ -184,7 +198,7 @@ async def test_pause_and_resume_retraining(client: httpx.AsyncClient, tokens: He
         "schedule retrain-fraud: active → paused"
     ]
     paused = await run_to_end(client, tokens, "pause-retraining", incident)
-    assert paused["status"] == "succeeded" and paused["approvals_required"] == 0
+    assert paused["status"] == "succeeded" and paused["approvals_required"] == 1
     assert paused["inputs"] == {"schedule": "retrain-fraud", "orchestrator": None}
     assert fraud.values["paused:retrain-fraud"] is True
     assert await plan(client, tokens, "resume-retraining", incident) == [
@@ -212,6 +226,9 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
 ) -> None:
     monkeypatch.setenv("INCIDENT_BOT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("COLUMNS", "200")
+    config = tmp_path / "config.yaml"
+    config.write_text('groups: {"@ml-oncall": [erin]}\n')  # approvers of the shipped runbooks
+    monkeypatch.setenv("INCIDENT_BOT_CONFIG", str(config))
 
     def runtime_with_standins(settings: Settings) -> Runtime:
         runtime = Runtime.build(settings)
@@ -235,16 +252,24 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
         == 0
     )
     code, out = cli("runbook", "run", "rollback-model", "--incident", "INC-1", "--dry-run")
-    assert code == 0 and "alias champion of fraud: v7 → v6" in out and "starts without approval" in out, out
+    assert code == 0 and "alias champion of fraud: v7 → v6" in out, out
+    assert "a run needs 1 approval(s) from role:commander, @ml-oncall, not the requester" in out
     code, out = cli("runbook", "run", "rollback-model", "--incident", "INC-1")
     assert code == 2 and "carol may not run runbook rollback-model" in out
-    assert cli("incident", "assign", "INC-1", "commander", "carol")[0] == 0
+    assert cli("incident", "assign", "INC-1", "commander", "carol")[0] == 0  # she declared it
     code, out = cli(
         "runbook", "run", "rollback-model", "--incident", "INC-1", "--input", "max_error_rate=0.5"
     )
+    assert code == 0 and "RUN-1 rollback-model on INC-1: awaiting_approval" in out, out
+    assert fraud.values["alias:fraud@champion"] == "7"
+    code, out = cli("--as", "erin", "runbook", "approve", "RUN-1")
     assert code == 0 and "RUN-1 rollback-model on INC-1: succeeded" in out, out
     assert fraud.values["alias:fraud@champion"] == "6"
     code, out = cli("runbook", "undo", "RUN-1")
+    assert code == 0 and "RUN-1 rollback-model on INC-1: awaiting_approval" in out, out
+    code, out = cli("runbook", "approve", "RUN-1")
+    assert code == 2 and "four eyes: the undo of RUN-1 was requested by carol" in out
+    code, out = cli("--as", "erin", "runbook", "approve", "RUN-1")
     assert code == 0 and "RUN-1 rollback-model on INC-1: undone" in out and "v6 → v7" in out, out
     assert fraud.values["alias:fraud@champion"] == "7"
     code, out = cli("runbook", "runs", "--incident", "INC-1")
@@ -262,7 +287,7 @@ def test_the_cli_validates_dry_runs_runs_and_undoes(
     assert code == 1 and "RUN-2 disable-naive-fallback on INC-1: cancelled" in out  # carol is an approver
     assert "ended: denied by carol" in out and "the primary is still broken" in out
     code, out = cli("runbook", "run", "pause-retraining", "--incident", "INC-1", "--no-wait")
-    assert code == 0 and "RUN-3 pause-retraining on INC-1: pending" in out, out
+    assert code == 0 and "RUN-3 pause-retraining on INC-1: awaiting_approval" in out, out
     code, out = cli("runbook", "cancel", "RUN-3")
     assert code == 1 and "RUN-3 pause-retraining on INC-1: cancelled" in out
     assert "paused:retrain-fraud" not in fraud.values

@@ -53,7 +53,9 @@ async def test_a_verification_of_an_incident_already_mitigated_by_its_alerts_is_
 ) -> None:
     write_runbook("verified", VERIFIED)
     incident = await declare(rt)
-    await incident_flows.update_incident(rt.db, incident, IncidentUpdate(status=Status.MITIGATED), ALICE)
+    await incident_flows.update_incident(
+        rt.db, incident, IncidentUpdate(status=Status.MITIGATED), ALICE, authz=rt.authz
+    )
     await flows.execute(rt, (await flows.start_run(rt, "verified", incident, {}, ALICE)).ref)
     timeline = await incident_flows.get_timeline(rt.db, incident)
     (verified,) = [e for e in timeline if e.kind == "mitigation_verified"]
@@ -73,7 +75,9 @@ async def test_a_failed_verification_does_not_mitigate_and_takes_a_mitigation_ba
     assert (await incident_flows.get_incident(rt.db, incident)).status == Status.TRIGGERED
 
     # Mitigated meanwhile (alerts resolved, or a person said so): a failed check takes it back.
-    await incident_flows.update_incident(rt.db, incident, IncidentUpdate(status=Status.MITIGATED), ALICE)
+    await incident_flows.update_incident(
+        rt.db, incident, IncidentUpdate(status=Status.MITIGATED), ALICE, authz=rt.authz
+    )
     again = await flows.execute(rt, (await flows.start_run(rt, "verified", incident, {}, ALICE)).ref)
     assert again.status == RunStatus.FAILED
     assert (await incident_flows.get_incident(rt.db, incident)).status == Status.INVESTIGATING

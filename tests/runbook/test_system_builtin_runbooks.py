@@ -14,12 +14,13 @@ import pytest
 
 from bot.config import DEFAULT_RUNBOOKS_DIR, load_settings
 from bot.incident import flows as incident_flows
-from bot.incident.domain import Severity, Status
+from bot.incident.domain import Role, Severity, Status
 from bot.runbook import flows
 from bot.runbook.builtin import register_builtin_actions
+from bot.runbook.schemas import RunOut
 from bot.runbook.states import RunStatus
 from bot.runtime import Runtime
-from tests.runbook.conftest import ALICE, FAST, declare
+from tests.runbook.conftest import ALICE, BOB, FAST, declare
 from tests.system.fixtures.airflow import PASSWORDS, AirflowServer, airflow_server  # noqa: F401
 from tests.system.fixtures.mlflow import (  # noqa: F401
     MlflowServer,
@@ -87,6 +88,20 @@ async def wired(
     await runtime.db.dispose()
 
 
+async def staffed(runtime: Runtime, **incident: Any) -> str:
+    """An incident whose commander is bob (he approves) and whose operations lead is alice
+    (she declared it and runs the runbooks): the shipped defaults need a second person."""
+    ref = await declare(runtime, commander=BOB, **incident)
+    await incident_flows.assign_role(runtime.db, ref, Role.OPERATIONS, ALICE.id, ALICE, authz=runtime.authz)
+    return ref
+
+
+async def approved(runtime: Runtime, run: RunOut) -> RunOut:
+    """Bob's approval of what alice asked for (a run or an undo), then its execution here."""
+    assert run.status == RunStatus.AWAITING_APPROVAL, run.status
+    return await flows.execute(runtime, (await flows.approve(runtime, run.ref, BOB)).ref)
+
+
 async def scraped(server: PrometheusServer, value: float) -> None:
     """Set the exporter's error ratio and wait until Prometheus has it (set-up only)."""
     server.set(value)
@@ -120,7 +135,7 @@ async def test_rollback_model_with_mlflow_and_prometheus(
     create_version(mlflow_server.url, model, "s3://dummy/3")
     set_alias(mlflow_server.url, model, "champion", "3")
     await scraped(prometheus_server, 0.01)
-    incident = await declare(wired, severity=Severity.SEV1, labels={"model": model}, models=[model])
+    incident = await staffed(wired, severity=Severity.SEV1, labels={"model": model}, models=[model])
     inputs: dict[str, Any] = {"error_rate_query": ERROR_RATE, "verify_for_s": 0}
 
     plan = await flows.plan_run(wired, "rollback-model", incident, inputs, ALICE)
@@ -132,23 +147,22 @@ async def test_rollback_model_with_mlflow_and_prometheus(
     assert plan.steps[2].error is None and plan.steps[2].target == f"metrics:prom/{ERROR_RATE}"
 
     run = await flows.start_run(wired, "rollback-model", incident, inputs, ALICE)
-    done = await flows.execute(wired, run.ref)
+    assert await champion(mlflow_server, model) == "3"  # nothing moves before bob approves
+    done = await approved(wired, run)
     assert done.status == RunStatus.SUCCEEDED, done.error
     assert (done.steps[0].before, done.steps[0].after) == ({"version": "3"}, {"version": "2"})
     assert await champion(mlflow_server, model) == "2"
     # The verification mitigates the incident.
     assert (await incident_flows.get_incident(wired.db, incident)).status == Status.MITIGATED
 
-    undone = await flows.execute(wired, (await flows.undo(wired, run.ref, ALICE)).ref)
+    undone = await approved(wired, await flows.undo(wired, run.ref, ALICE))
     assert undone.status == RunStatus.UNDONE, undone.error
     changed = [(u.step, u.action) for u in undone.undo_steps if u.status == "succeeded"]
     assert changed == [("rollback", "registry.set_alias")]
     assert await champion(mlflow_server, model) == "3"
 
     # The undo recorded the move v2 → v3 in the alias history: rolling back again goes to v2.
-    again = await flows.execute(
-        wired, (await flows.start_run(wired, "rollback-model", incident, inputs, ALICE)).ref
-    )
+    again = await approved(wired, await flows.start_run(wired, "rollback-model", incident, inputs, ALICE))
     assert again.status == RunStatus.SUCCEEDED and await champion(mlflow_server, model) == "2"
 
 
@@ -157,19 +171,17 @@ async def test_pause_and_resume_retraining_with_airflow(
     airflow_server: AirflowServer,  # noqa: F811
 ) -> None:
     airflow_server.set_paused("retrain-fraud", False)
-    incident = await declare(wired, severity=Severity.SEV2, labels={"model": "fraud"}, models=["fraud"])
+    incident = await staffed(wired, severity=Severity.SEV2, labels={"model": "fraud"}, models=["fraud"])
     plan = await flows.plan_run(wired, "pause-retraining", incident, {}, ALICE)
     assert [s.summary for s in plan.steps] == ["schedule retrain-fraud: active → paused"]
 
-    paused = await flows.execute(
-        wired, (await flows.start_run(wired, "pause-retraining", incident, {}, ALICE)).ref
-    )
+    paused = await approved(wired, await flows.start_run(wired, "pause-retraining", incident, {}, ALICE))
     assert paused.status == RunStatus.SUCCEEDED, paused.error
     assert airflow_server.is_paused("retrain-fraud")
 
     resume = await flows.start_run(wired, "resume-retraining", incident, {}, ALICE)
     assert resume.status == RunStatus.AWAITING_APPROVAL  # resume needs one approver
     await flows.cancel(wired, resume.ref, ALICE)
-    undone = await flows.execute(wired, (await flows.undo(wired, paused.ref, ALICE)).ref)
+    undone = await approved(wired, await flows.undo(wired, paused.ref, ALICE))
     assert undone.status == RunStatus.UNDONE, undone.error
     assert not airflow_server.is_paused("retrain-fraud")

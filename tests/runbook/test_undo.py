@@ -116,7 +116,7 @@ async def test_only_finished_runs_and_allowed_people(rt: Runtime, write_runbook:
     with pytest.raises(ConflictError, match="RUN-1 is pending: only a finished run"):
         await flows.undo(rt, pending.ref, ALICE)
     await flows.execute(rt, pending.ref)
-    with pytest.raises(PermissionDeniedError, match="carol may not run runbook changes"):
+    with pytest.raises(PermissionDeniedError, match="carol may not undo RUN-1"):
         await flows.undo(rt, pending.ref, CAROL)
 
 

@@ -37,6 +37,7 @@ from bot.runtime import Runtime
 from bot.slack.models import SlackRoom
 from bot.slack.room.projector import RoomProjector
 from bot.slack.work import BackgroundWork
+from tests.access import OPEN_PERMISSIONS
 from tests.fakes.slack_api import DEFAULT_TOKEN, FakeSlack, FakeSlackServer, SlackError, serve_fake_slack
 from tests.slack import slack_requests as sr
 
@@ -108,10 +109,10 @@ def room_settings(
     top: dict[str, Any] | None = None,
     **slack: Any,
 ) -> Settings:
-    """Settings of a bot talking to the fake; ``top`` holds other top-level settings."""
+    """Settings of a bot talking to the fake; ``top`` holds other top-level settings. Without
+    ``permissions`` everyone may do everything (tests of the room, not of permissions)."""
     extra: dict[str, Any] = dict(top or {})
-    if permissions is not None:
-        extra["permissions"] = permissions
+    extra["permissions"] = OPEN_PERMISSIONS if permissions is None else permissions
     return load_settings(
         **extra,
         database_url=db_url,
@@ -236,7 +237,9 @@ class Room:
 
     async def declare(self, title: str = "Fraud model latency", **fields: Any) -> str:
         """Declare through the REST API's flow; returns INC-n."""
-        out = await flows.declare_incident(self.runtime.db, IncidentCreate(title=title, **fields), API)
+        out = await flows.declare_incident(
+            self.runtime.db, IncidentCreate(title=title, **fields), API, authz=self.runtime.authz
+        )
         return out.ref
 
     async def channel_of(self, ref: str) -> str:

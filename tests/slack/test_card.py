@@ -14,6 +14,7 @@ from bot.incident.schemas import IncidentCreate, IncidentOut, RoleHolder
 from bot.slack import blocks as bk
 from bot.slack.card import AlertSummary, CardView, card_text, load_card, render_card
 from bot.slack.ids import ActionId, BlockId
+from tests.access import OPEN
 from tests.slack.conftest import API
 
 AT = datetime(2026, 3, 9, 3, 12, tzinfo=UTC)
@@ -118,7 +119,7 @@ def alert(fingerprint: str, title: str, severity: str = "critical") -> dict[str,
 
 async def test_alerts_come_from_the_timeline(db: Database) -> None:
     """The alert intake's events: which alerts joined, fired again, resolved (data.alerts)."""
-    out = await flows.declare_incident(db, IncidentCreate(title="drift"), API)
+    out = await flows.declare_incident(db, IncidentCreate(title="drift"), API, authz=OPEN)
     history = [
         ("alert_joined", [alert("a", "FraudLatencyHigh"), alert("b", "FraudErrorRate <5%>", "warning")]),
         ("alert_joined", [alert("c", "FeatureStoreLag")]),

@@ -55,7 +55,10 @@ async def test_a_configured_group_is_invited_quietly_on_the_console(db_url: str,
     app = create_app(settings, runtime)
     async with app.router.lifespan_context(app):
         incident = await incident_flows.declare_incident(
-            runtime.db, IncidentCreate(title="Fraud model errors", responders=["@ml-oncall"]), SYSTEM
+            runtime.db,
+            IncidentCreate(title="Fraud model errors", responders=["@ml-oncall"]),
+            SYSTEM,
+            authz=runtime.authz,
         )
         sent: list[str] = []
         for _ in range(200):

@@ -56,7 +56,9 @@ async def test_resolve_button_then_a_stale_click(room: Room, incident: tuple[str
     first = await room.click(ActionId.RESOLVE, ref, channel=channel)
     await room.settle()
     assert first.text() == ":white_check_mark: INC-1 is resolved."
-    await flows.update_incident(room.runtime.db, ref, IncidentUpdate(status=Status.CLOSED), API)
+    await flows.update_incident(
+        room.runtime.db, ref, IncidentUpdate(status=Status.CLOSED), API, authz=room.runtime.authz
+    )
     closed = await room.click(ActionId.RESOLVE, ref, channel=channel)
     await room.settle()
     assert closed.text().startswith(":warning: INC-1 cannot go from closed to resolved")

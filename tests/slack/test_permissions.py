@@ -1,4 +1,5 @@
-"""Guarded actions from Slack: refusals are ephemeral and audited; allowed people get through."""
+"""Guarded actions from Slack: refusals are ephemeral (the rule, who may) and audited like
+from any door; allowed people get through. The rules themselves live in bot.authz."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def room_overrides() -> dict[str, Any]:
             "resolve": ["role:commander", "UDAN"],
             "run_runbooks": ["role:commander"],
             "approve_runbooks": ["role:commander"],
+            "assign_roles": ["*"],
         }
     }
 
@@ -38,7 +40,7 @@ async def refusals(room: Room) -> list[dict[str, Any]]:
     return [
         {"actor": e.actor, "interface": e.interface, **e.details}
         for e in entries
-        if e.action == "slack.permission_denied"
+        if e.action == "authz.refused"
     ]
 
 
@@ -52,15 +54,20 @@ async def test_severity_is_refused_outside_the_group_and_audited(
     assert reply.ack == {}
     [answer] = reply.answers()
     assert answer["response_type"] == "ephemeral"
-    assert answer["text"] == ":warning: ana may not change severity\n_allowed: @ml-oncall_"
+    assert answer["text"] == (
+        ":warning: ana may not change the severity of INC-1\n"
+        "_allowed: @ml-oncall (permissions.change_severity)_"
+    )
     assert await room.kinds(ref) == before
     assert await refusals(room) == [
         {
             "actor": "UANA",
             "interface": "slack",
-            "action": "change_severity",
-            "attempted": "sev SEV1",
-            "reason": "ana may not change severity",
+            "action": "incident.change_severity",
+            "to": "SEV1",
+            "reason": "ana may not change the severity of INC-1",
+            "rule": "permissions.change_severity",
+            "allowed": "@ml-oncall",
         }
     ]
     allowed = await room.command("sev 1", channel=channel, user="UBEN")  # in @ml-oncall
@@ -73,10 +80,10 @@ async def test_resolve_needs_the_commander_role(room: Room, incident: tuple[str,
     refused = await room.click(ActionId.RESOLVE, ref, user="UBEN", channel=channel)
     await room.settle()
     assert refused.text().startswith(":warning: ben may not resolve")
-    assert [r["action"] for r in await refusals(room)] == ["resolve"]
+    assert [r["action"] for r in await refusals(room)] == ["incident.resolve"]
     assert (await flows.get_incident(room.runtime.db, ref)).status == "triggered"
 
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API, authz=room.runtime.authz)
     allowed = await room.click(ActionId.RESOLVE, ref, user="UBEN", channel=channel)
     await room.settle()
     assert allowed.text() == ":white_check_mark: INC-1 is resolved."
@@ -87,8 +94,8 @@ async def test_resolve_needs_the_commander_role(room: Room, incident: tuple[str,
 
 async def test_a_handed_over_role_no_longer_grants(room: Room, incident: tuple[str, str]) -> None:
     ref, channel = incident
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UCAT", API)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API, authz=room.runtime.authz)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UCAT", API, authz=room.runtime.authz)
     refused = await room.command("resolve", channel=channel, user="UBEN")
     await room.settle()
     assert refused.text().startswith(":warning: ben may not resolve")

@@ -19,6 +19,7 @@ from bot.incident.domain import Role, Severity, Status, parse_ref
 from bot.incident.schemas import IncidentUpdate
 from bot.runtime import Runtime
 from bot.slack.models import RoomState, SlackRoom
+from tests.access import OPEN
 from tests.slack.conftest import API, Room, room_settings
 
 
@@ -99,7 +100,7 @@ async def test_a_refused_channel_is_on_the_timeline_and_the_room_goes_on_without
     room.fake.error_next("conversations.create", "restricted_action")
     ref = await declare(room)
     await room.settle()
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UANA", API)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UANA", API, authz=room.runtime.authz)
     await room.settle()
 
     assert room.methods() == ["conversations.create", "chat.postMessage"]  # the checklist DM only
@@ -120,12 +121,18 @@ async def test_changes_post_a_line_and_update_the_card(room: Room) -> None:
     room.fake.calls.clear()
 
     await flows.update_incident(
-        room.runtime.db, ref, IncidentUpdate(severity=Severity.SEV1, reason="checkout down"), API
+        room.runtime.db,
+        ref,
+        IncidentUpdate(severity=Severity.SEV1, reason="checkout down"),
+        API,
+        authz=room.runtime.authz,
     )
     await room.settle()
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API, authz=room.runtime.authz)
     await room.settle()
-    await flows.update_incident(room.runtime.db, ref, IncidentUpdate(status=Status.MITIGATED), API)
+    await flows.update_incident(
+        room.runtime.db, ref, IncidentUpdate(status=Status.MITIGATED), API, authz=room.runtime.authz
+    )
     await room.settle()
 
     in_room = [c.method for c in room.fake.calls_to() if c.args.get("channel") != "UBEN"]
@@ -180,12 +187,18 @@ async def test_rapid_changes_coalesce_into_one_card_update(room: Room) -> None:
     # Slack asks to slow down on chat.update: the worker pauses it while changes keep coming.
     room.fake.rate_limit("chat.update", retry_after=2)
 
-    await flows.update_incident(room.runtime.db, ref, IncidentUpdate(title="Fraud model p99 above 2s"), API)
+    await flows.update_incident(
+        room.runtime.db, ref, IncidentUpdate(title="Fraud model p99 above 2s"), API, authz=room.runtime.authz
+    )
     await paused_card_update(room)
-    await flows.update_incident(room.runtime.db, ref, IncidentUpdate(severity=Severity.SEV2), API)
-    await flows.acknowledge(room.runtime.db, ref, API)
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UCAT", API)
-    await flows.update_incident(room.runtime.db, ref, IncidentUpdate(severity=Severity.SEV1), API)
+    await flows.update_incident(
+        room.runtime.db, ref, IncidentUpdate(severity=Severity.SEV2), API, authz=room.runtime.authz
+    )
+    await flows.acknowledge(room.runtime.db, ref, API, authz=room.runtime.authz)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UCAT", API, authz=room.runtime.authz)
+    await flows.update_incident(
+        room.runtime.db, ref, IncidentUpdate(severity=Severity.SEV1), API, authz=room.runtime.authz
+    )
     await room.settle()
 
     updates = room.fake.calls_to("chat.update")
@@ -210,7 +223,9 @@ async def test_notify_channel_of_the_routing_rule_is_announced_too(room: Room) -
 async def test_an_incident_already_over_gets_no_room(room: Room) -> None:
     await stop_bot(room)
     ref = await declare(room)
-    await flows.update_incident(room.runtime.db, ref, IncidentUpdate(status=Status.RESOLVED), API)
+    await flows.update_incident(
+        room.runtime.db, ref, IncidentUpdate(status=Status.RESOLVED), API, authz=room.runtime.authz
+    )
     await room.projector.project(1)
     async with room.runtime.db.session() as session:
         state = await session.get(SlackRoom, 1)
@@ -231,7 +246,7 @@ async def test_a_restart_neither_repeats_nor_misses(room: Room, db_url: str) -> 
     await stop_bot(room)
     # While no bot runs, the incident changes (another replica, the CLI...): no wake-up.
     other = Database(db_url)
-    await flows.update_incident(other, ref, IncidentUpdate(severity=Severity.SEV1), API)
+    await flows.update_incident(other, ref, IncidentUpdate(severity=Severity.SEV1), API, authz=OPEN)
     await other.dispose()
 
     settings = room_settings(db_url, room.server.api_url)
@@ -244,7 +259,7 @@ async def test_a_restart_neither_repeats_nor_misses(room: Room, db_url: str) -> 
 
 async def test_projecting_events_again_enqueues_nothing_new(room: Room) -> None:
     ref = await declare(room, responders=["UBEN"])
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API, authz=room.runtime.authz)
     await room.settle()
     async with room.runtime.db.session() as session:
         sent = len((await session.exec(select(OutboxMessage))).all())
@@ -298,7 +313,7 @@ async def test_a_slack_outage_loses_nothing_and_the_room_opens_in_order_after_it
 async def test_direct_messages_do_not_wait_for_the_channel(room: Room) -> None:
     room.fake.rate_limit("conversations.create", retry_after=2)  # the channel is delayed
     ref = await declare(room)
-    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
+    await flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API, authz=room.runtime.authz)
     for _ in range(100):
         if room.fake.ok_calls("chat.postMessage"):
             break
@@ -352,7 +367,9 @@ async def test_alert_traffic_refreshes_the_card_at_most_every_interval(room: Roo
     assert "4 firing of 4" in block_texts(card_calls(room, channel)[-1])
 
     await _alerts_join(room, ref, "E")
-    await flows.update_incident(room.runtime.db, ref, IncidentUpdate(severity=Severity.SEV1), API)
+    await flows.update_incident(
+        room.runtime.db, ref, IncidentUpdate(severity=Severity.SEV1), API, authz=room.runtime.authz
+    )
     await room.settle()  # an operator's change: at once, alerts included
     last = block_texts(card_calls(room, channel)[-1])
     assert len(card_calls(room, channel)) == rendered + 3

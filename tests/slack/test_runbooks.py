@@ -16,6 +16,7 @@ from bot.incident.domain import Role
 from bot.runbook import flows
 from bot.slack.ids import ActionId, BlockId
 from integrations.wiring import Integrations
+from tests.access import OPEN_PERMISSIONS
 from tests.fakes.slack_api import FakeSlackServer
 from tests.runbook.actions import Store, make_registry
 from tests.slack.conftest import API, Room, RoomFakeSlack, room_settings, running_room
@@ -65,7 +66,7 @@ async def room(
     settings = room_settings(
         db_url,
         slack_server.api_url,
-        permissions={"run_runbooks": ["role:commander", "role:operations", "UANA"]},
+        permissions={**OPEN_PERMISSIONS, "run_runbooks": ["role:commander", "role:operations", "UANA"]},
         top={"runbooks_dir": folder, "runbooks": {"poll_interval": 0.05, "lease": 5}},
     )
 
@@ -79,7 +80,9 @@ async def room(
 @pytest.fixture
 async def incident(room: Room) -> tuple[str, str]:
     ref = await room.declare(severity="SEV2", models=["fraud-detector"])
-    await incident_flows.assign_role(room.runtime.db, ref, Role.COMMANDER, "UBEN", API)
+    await incident_flows.assign_role(
+        room.runtime.db, ref, Role.COMMANDER, "UBEN", API, authz=room.runtime.authz
+    )
     await room.settle()
     room.fake.calls.clear()
     return ref, await room.channel_of(ref)
@@ -180,10 +183,17 @@ async def test_run_waits_for_approval_and_asks_only_the_approvers(
     own = await room.click(ActionId.RUN_APPROVE, value, user="UANA", channel="DUANA")
     await room.settle()
     assert refused.text().startswith(":warning: eve may not approve RUN-1")
-    assert own.text() == ":warning: four eyes: RUN-1 was requested by ana; someone else must approve it"
+    assert own.text() == (
+        ":warning: four eyes: RUN-1 was requested by ana; someone else must approve it\n"
+        "_allowed: another of the commander, @ml-oncall, UDAN (four eyes)_"
+    )
     async with room.runtime.db.session() as session:
-        actions = [e.action for e in await list_audit(session, incident_id=1)]
-    assert "runbook.approve_refused" in actions
+        refusals = [
+            e.details["action"]
+            for e in await list_audit(session, incident_id=1)
+            if e.action == "authz.refused"
+        ]
+    assert refusals == ["runbook.approve", "runbook.approve"]
 
     approved = await room.click(ActionId.RUN_APPROVE, value, user="UCAT", channel="DUCAT")
     await room.settle()
@@ -250,7 +260,7 @@ async def test_run_without_approval_and_refused_runner(
     assert refused.text().startswith(":warning: cat may not run runbook enable-fallback")
     async with room.runtime.db.session() as session:
         audited = [(e.action, e.actor, e.interface) for e in await list_audit(session, incident_id=1)]
-    assert ("runbook.run_refused", "UCAT", "slack") in audited
+    assert ("authz.refused", "UCAT", "slack") in audited
     reply = await room.click(
         ActionId.RUNBOOK_RUN,
         json.dumps({"incident": "INC-1", "runbook": "enable-fallback"}),

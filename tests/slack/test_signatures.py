@@ -1,4 +1,5 @@
-"""Only requests signed by Slack within 5 minutes get in; the rest get 401 and change nothing."""
+"""Only requests signed by Slack within 5 minutes get in, each once; the rest get 401, change
+nothing and leave an ``auth.failed`` audit entry."""
 
 from __future__ import annotations
 
@@ -15,13 +16,20 @@ from tests.slack.conftest import Room
 
 
 async def counts(room: Room) -> tuple[int, int, int]:
+    """Incidents, timeline events, and audit entries other than failed authentications."""
     async with room.runtime.db.session() as session:
-        return tuple(  # type: ignore[return-value]
-            [
-                (await session.exec(select(func.count()).select_from(table))).one()
-                for table in (Incident, TimelineEvent, AuditEntry)
-            ]
+        audited = select(func.count()).select_from(AuditEntry).where(AuditEntry.action != "auth.failed")
+        return (
+            (await session.exec(select(func.count()).select_from(Incident))).one(),
+            (await session.exec(select(func.count()).select_from(TimelineEvent))).one(),
+            (await session.exec(audited)).one(),
         )
+
+
+async def failures(room: Room) -> list[tuple[str, str, str]]:
+    async with room.runtime.db.session() as session:
+        rows = (await session.exec(select(AuditEntry).where(AuditEntry.action == "auth.failed"))).all()
+    return [(r.interface, r.target_id, str(r.details["reason"])) for r in rows]
 
 
 def note_command(room: Room) -> str:
@@ -47,6 +55,9 @@ async def test_unsigned_request_is_refused(room: Room) -> None:
     )
     assert response.status_code == 401
     assert await counts(room) == before
+    assert await failures(room) == [
+        ("slack", "POST /slack/events", "the Slack signature is missing, wrong or older than 5 minutes")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -66,6 +77,7 @@ async def test_stale_or_forged_requests_are_refused(room: Room, offset_s: int, s
     assert response.status_code == 401, why
     await room.settle()
     assert await counts(room) == before
+    assert len(await failures(room)) == 1
 
 
 async def test_a_tampered_body_is_refused(room: Room) -> None:
@@ -73,6 +85,24 @@ async def test_a_tampered_body_is_refused(room: Room) -> None:
     headers = {"Content-Type": "application/x-www-form-urlencoded", **sr.signature_headers(body)}
     response = await room.http.post("/slack/events", content=body.replace("hello", "hacked"), headers=headers)
     assert response.status_code == 401
+
+
+async def test_a_signed_request_is_accepted_once(room: Room) -> None:
+    await room.declare()
+    await room.settle()
+    body = note_command(room)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sr.signature_headers(body)}
+    first = await room.http.post("/slack/events", content=body, headers=headers)
+    await room.settle()
+    before = await counts(room)
+    replayed = await room.http.post("/slack/events", content=body, headers=headers)
+    await room.settle()
+    assert (first.status_code, replayed.status_code) == (200, 401)
+    assert await counts(room) == before
+    assert (await room.kinds("INC-1")).count("note") == 1
+    assert await failures(room) == [
+        ("slack", "POST /slack/events", "this signed request was received before: a replay is refused")
+    ]
 
 
 async def test_a_signed_request_within_the_window_is_accepted(room: Room) -> None:

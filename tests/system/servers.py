@@ -34,9 +34,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def ensure_venv(
-    name: str, requirements: Sequence[str], python: str | None = None, *, key: str = ""
-) -> Path:
+def ensure_venv(name: str, requirements: Sequence[str], python: str | None = None, *, key: str = "") -> Path:
     """Return the bin/ folder of a cached venv holding exactly ``requirements``, at the versions
     pinned in ``constraints/<name>.txt`` (a new pin file makes a new environment). ``key`` is
     anything else the environment depends on (e.g. the metadata of an editable install)."""

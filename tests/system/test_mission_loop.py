@@ -184,12 +184,9 @@ def test_alert_to_verified_rollback_to_postmortem_and_back(loop: Loop) -> None:
     # alice is on call (operations) and acknowledges, bob is the commander; alice asks, bob approves.
     acknowledged = loop.send("POST", "/api/v1/incidents/INC-1/acknowledge", "alice")
     assert acknowledged["status"] == "investigating"
-    loop.send(
-        "POST", "/api/v1/incidents/INC-1/roles", "alice", {"role": "operations", "assignee": "token:alice"}
-    )
-    loop.send(
-        "POST", "/api/v1/incidents/INC-1/roles", "alice", {"role": "commander", "assignee": "token:bob"}
-    )
+    # Both are on call (the route's responders): each takes an empty role for themselves.
+    loop.send("POST", "/api/v1/incidents/INC-1/roles", "bob", {"role": "commander", "assignee": "bob"})
+    loop.send("POST", "/api/v1/incidents/INC-1/roles", "alice", {"role": "operations", "assignee": "alice"})
     requested = loop.send(
         "POST",
         "/api/v1/runs",
@@ -252,8 +249,12 @@ def test_alert_to_verified_rollback_to_postmortem_and_back(loop: Loop) -> None:
     assert ref in postmortem.text and "rollback-model" in postmortem.text
     assert "verified: model:prediction_errors:ratio_rate1m" in postmortem.text
 
-    # Undo: the alias goes back first, then MLServer reloads it.
-    loop.send("POST", f"/api/v1/runs/{ref}/undo", "alice")
+    # Undo: it follows the run's approval policy (bob approves); the alias goes back first, then
+    # MLServer reloads it.
+    asked = loop.send("POST", f"/api/v1/runs/{ref}/undo", "alice")
+    assert asked["status"] == "awaiting_approval"
+    assert champion(model.mlflow_url) == model.good  # nothing moves before bob approves
+    loop.send("POST", f"/api/v1/runs/{ref}/approve", "bob")
     undone = eventually(
         lambda: (r := loop.get(f"/api/v1/runs/{ref}"))["status"] in ("undone", "failed") and r, 90, "undo"
     )

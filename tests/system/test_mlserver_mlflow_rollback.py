@@ -152,7 +152,10 @@ async def test_a_rollback_run_reaches_serving_and_its_undo_reloads_after_the_ali
     runtime = Runtime.build(settings)
     try:
         incident = await incident_flows.declare_incident(
-            runtime.db, IncidentCreate(title="scorer errors", labels={"model": MLFLOW_MODEL}), SYSTEM
+            runtime.db,
+            IncidentCreate(title="scorer errors", labels={"model": MLFLOW_MODEL}),
+            SYSTEM,
+            authz=runtime.authz,
         )
         assert await served_answer(mlserver_mlflow.url) == 2.0
         plan = await flows.plan_run(runtime, "roll-back-served", incident.ref, {}, ALICE)

@@ -40,8 +40,8 @@ title: Roll the alias back
 owner: tests
 inputs:
   model: {from: [incident.labels.model]}
-approval: {required: one, approvers: ["token:bob"], four_eyes: true}
-run_by: ["token:alice", "token:carol"]
+approval: {required: one, approvers: [bob], four_eyes: true}
+run_by: [alice, carol]
 steps:
   - id: rollback
     action: registry.rollback_alias
@@ -73,6 +73,8 @@ def config(tmp_path: Path, db_url: str, mlflow_server: MlflowServer) -> Path:
         "runbooks_dir": str(runbooks),
         "runbooks": {"poll_interval": 0.1},
         "integrations": {"registries": {"mlflow": {"kind": "mlflow", "url": mlflow_server.url}}},
+        # Three people, each acting through the API token of their name.
+        "people": [{"id": name, "tokens": [name]} for name in ("alice", "bob", "carol")],
     }
     path.write_text(yaml.safe_dump(settings))
     return path
@@ -179,7 +181,7 @@ async def test_the_dry_run_says_why_and_mlflow_records_who(
     message = json.dumps(approval_request(incident, asked))
     assert "why: newest version older than v3 tagged validated=true" in message
 
-    # Four eyes by two people (two API tokens): alice asked, bob approves.
+    # Four eyes by two people (each through their API token): alice asked, bob approves.
     approved = await client.post(f"/api/v1/runs/{run['ref']}/approve", headers=people["bob"])
     assert approved.status_code == 200, approved.text
     await settled(client, people["alice"], run["ref"], "succeeded")
@@ -189,8 +191,12 @@ async def test_the_dry_run_says_why_and_mlflow_records_who(
     assert (tag["incident"], tag["run"], tag["step"]) == (incident, run["ref"], "rollback")
 
     # carol undoes it: the alias move back is hers.
+    # The undo follows the run's approval policy: bob approves it too.
     undone = await client.post(f"/api/v1/runs/{run['ref']}/undo", headers=people["carol"])
     assert undone.status_code == 200, undone.text
+    assert undone.json()["status"] == "awaiting_approval"
+    approved = await client.post(f"/api/v1/runs/{run['ref']}/approve", headers=people["bob"])
+    assert approved.status_code == 200, approved.text
     await settled(client, people["alice"], run["ref"], "undone")
     tag = await moved(mlflow_server.url, model, "3")
     assert (tag["action"], tag["from"], tag["by"]) == ("set", "2", "carol")

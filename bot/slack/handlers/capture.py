@@ -18,6 +18,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth.actor import Actor
+from bot.authz.actions import Action
+from bot.authz.policy import Target
 from bot.errors import InputError, IntegrationError
 from bot.incident import service, timeline
 from bot.slack.deps import SlackDeps
@@ -40,9 +42,11 @@ async def capture(
     author: str | None,
     permalink: str | None,
 ) -> bool:
-    """Record the message as a note; False if it already is on the timeline."""
-    async with deps.db.transaction() as session:
+    """Record the message as a note (who captures it needs permission to add notes); False if
+    it already is on the timeline."""
+    async with deps.authz.audited(deps.db), deps.db.transaction() as session:
         incident = await service.get_incident(session, ref, for_update=True)
+        await deps.authz.authorize(session, actor, Action.NOTE, Target.of_incident(incident))
         assert incident.id is not None
         notes = await timeline.list_events(session, incident.id, kinds=["note"], limit=100_000)
         if any(

@@ -47,6 +47,8 @@ def _incident_runners() -> dict[type[c.Command], Runner]:
         c.RunbookRun: lambda d, cmd, a, ref, r: rb.run(d, a, ref, cmd.name, cmd.inputs, r),
         c.Approve: lambda d, cmd, a, ref, r: rb.approve(d, a, ref, cmd.run_id, r),
         c.Deny: lambda d, cmd, a, ref, r: rb.deny(d, a, ref, cmd.run_id, cmd.reason, r),
+        c.CancelRun: lambda d, cmd, a, ref, r: rb.cancel(d, a, ref, cmd.run_id, r),
+        c.UndoRun: lambda d, cmd, a, ref, r: rb.undo(d, a, ref, cmd.run_id, r),
     }
 
 

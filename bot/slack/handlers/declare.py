@@ -168,7 +168,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         reply = Reply(metadata.get("response_url"), what="declare")
 
         async def declare() -> None:
-            out = await flows.declare_incident(deps.db, data, actor)
+            out = await flows.declare_incident(deps.db, data, actor, authz=deps.authz)
             await reply.say(
                 f":rotating_light: Declared {out.ref}: {bk.escape(out.title)} ({out.severity.value}). "
                 "The incident channel is being created; you will be invited."

@@ -1,4 +1,4 @@
-"""Incident operations shared by commands and buttons: guard → flow → ephemeral answer.
+"""Incident operations shared by commands and buttons: flow → ephemeral answer.
 
 Each runs after the ack. The room itself (card, channel messages) is updated by the projector
 from the timeline event the flow records, so these only answer the person who acted.
@@ -13,7 +13,6 @@ from bot.errors import IncidentBotError
 from bot.incident import flows, service
 from bot.incident.domain import Role, Severity, Status
 from bot.incident.schemas import IncidentUpdate
-from bot.permissions import Guarded
 from bot.postmortem.render import render_postmortem
 from bot.slack import blocks as bk
 from bot.slack.card import card_text, load_card, render_card
@@ -35,16 +34,17 @@ async def answering_errors(reply: Reply, work: Awaitable[None]) -> None:
 async def show_status(deps: SlackDeps, ref: str, reply: Reply) -> None:
     async with deps.db.session() as session:
         incident = await service.get_incident(session, ref)
-        view = await load_card(session, incident, public_url=deps.settings.public_url)
+        view = await load_card(
+            session, incident, public_url=deps.settings.public_url, people=deps.authz.directory
+        )
     await reply.say(card_text(view), render_card(view))
 
 
 async def change_status(
     deps: SlackDeps, actor: Actor, ref: str, status: Status, reason: str | None, reply: Reply
 ) -> None:
-    if status in (Status.RESOLVED, Status.CLOSED):
-        await deps.guard.authorize(actor, ref, Guarded.RESOLVE, attempted=f"status {status.value}")
-    out = await flows.update_incident(deps.db, ref, IncidentUpdate(status=status, reason=reason), actor)
+    update = IncidentUpdate(status=status, reason=reason)
+    out = await flows.update_incident(deps.db, ref, update, actor, authz=deps.authz)
     await reply.say(f":white_check_mark: {out.ref} is {out.status.value}.")
 
 
@@ -53,23 +53,23 @@ async def resolve(deps: SlackDeps, actor: Actor, ref: str, reason: str | None, r
 
 
 async def acknowledge(deps: SlackDeps, actor: Actor, ref: str, reply: Reply) -> None:
-    out = await flows.acknowledge(deps.db, ref, actor)
+    out = await flows.acknowledge(deps.db, ref, actor, authz=deps.authz)
     await reply.say(f":white_check_mark: {out.ref} acknowledged; status {out.status.value}.")
 
 
 async def change_severity(
     deps: SlackDeps, actor: Actor, ref: str, severity: Severity, reason: str | None, reply: Reply
 ) -> None:
-    await deps.guard.authorize(actor, ref, Guarded.CHANGE_SEVERITY, attempted=f"sev {severity.value}")
-    out = await flows.update_incident(deps.db, ref, IncidentUpdate(severity=severity, reason=reason), actor)
+    update = IncidentUpdate(severity=severity, reason=reason)
+    out = await flows.update_incident(deps.db, ref, update, actor, authz=deps.authz)
     await reply.say(f":white_check_mark: {out.ref} is now {out.severity.value}.")
 
 
 async def assign_role(
     deps: SlackDeps, actor: Actor, ref: str, role: Role, user_id: str, reply: Reply
 ) -> None:
-    change = await flows.assign_role(deps.db, ref, role, user_id, actor)
-    who = bk.mention(change.assignee)
+    change = await flows.assign_role(deps.db, ref, role, user_id, actor, authz=deps.authz)
+    who = bk.mention(deps.authz.directory.slack_id(change.assignee) or change.assignee)
     if not change.changed:
         await reply.say(f"{who} already is {role.display} of {ref}.")
     else:
@@ -77,7 +77,7 @@ async def assign_role(
 
 
 async def add_note(deps: SlackDeps, actor: Actor, ref: str, text: str, reply: Reply) -> None:
-    await flows.add_note(deps.db, ref, text, actor)
+    await flows.add_note(deps.db, ref, text, actor, authz=deps.authz)
     await reply.say(f":memo: Added to the {ref} timeline.")
 
 

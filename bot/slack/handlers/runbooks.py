@@ -1,9 +1,9 @@
 """Runbooks from Slack: list, suggested, plan (dry run), run, approve, deny.
 
-Each calls a door of ``bot.runbook.flows``; the engine decides who may run or approve (the
-runbook's own policy on top of ``permissions``) and audits refusals, with Slack's user groups
-as its group resolver. The channel hears about plans, approvals and progress from the timeline
-(``room.runbook_messages``); these only answer the person who asked.
+Each calls a door of ``bot.runbook.flows``, which decides who may run or approve
+(``bot.authz``: the runbook's own policy on top of ``permissions``, Slack's user groups behind
+the configured ones) and audits refusals. The channel hears about plans, approvals and progress
+from the timeline (``room.runbook_messages``); these only answer the person who asked.
 """
 
 from __future__ import annotations
@@ -105,17 +105,14 @@ def _run_state(run: RunOut) -> str:
 async def run(
     deps: SlackDeps, actor: Actor, ref: str, name: str, inputs: dict[str, str], reply: Reply
 ) -> None:
-    out = await flows.start_run(deps.runtime, name, ref, inputs, actor, groups=deps.runtime.chat.groups)
+    out = await flows.start_run(deps.runtime, name, ref, inputs, actor)
     await reply.say(f":arrow_forward: {out.ref} ({bk.escape(out.runbook_title)}) {_run_state(out)}.")
 
 
 async def _pending_run(deps: SlackDeps, ref: str, run_id: int | None, doing: str) -> str:
     """The run to decide on: the one named (it must belong to ``ref``), or the only one waiting."""
     if run_id is not None:
-        out = await flows.get_run(deps.runtime, f"RUN-{run_id}")
-        if out.incident != ref:
-            raise InputError(f"{out.ref} belongs to {out.incident}, not {ref}", hint=f"{doing} it from there")
-        return out.ref
+        return await _named_run(deps, ref, run_id, doing)
     waiting = await flows.pending_approvals(deps.runtime, ref)
     if not waiting:
         raise ConflictError(f"no runbook run of {ref} waits for approval")
@@ -129,7 +126,7 @@ async def _pending_run(deps: SlackDeps, ref: str, run_id: int | None, doing: str
 
 async def approve(deps: SlackDeps, actor: Actor, ref: str, run_id: int | None, reply: Reply) -> None:
     run_ref = await _pending_run(deps, ref, run_id, "approve")
-    out = await flows.approve(deps.runtime, run_ref, actor, groups=deps.runtime.chat.groups)
+    out = await flows.approve(deps.runtime, run_ref, actor)
     await reply.say(
         f":+1: You approved {out.ref} ({bk.escape(out.runbook_title)}); it {_run_state(out)}.", replace=True
     )
@@ -139,8 +136,26 @@ async def deny(
     deps: SlackDeps, actor: Actor, ref: str, run_id: int | None, reason: str | None, reply: Reply
 ) -> None:
     run_ref = await _pending_run(deps, ref, run_id, "deny")
-    out = await flows.deny(deps.runtime, run_ref, actor, reason or "", groups=deps.runtime.chat.groups)
+    out = await flows.deny(deps.runtime, run_ref, actor, reason or "")
     await reply.say(f":no_entry: You denied {out.ref} ({bk.escape(out.runbook_title)}).", replace=True)
+
+
+async def _named_run(deps: SlackDeps, ref: str, run_id: int, doing: str) -> str:
+    out = await flows.get_run(deps.runtime, f"RUN-{run_id}")
+    if out.incident != ref:
+        raise InputError(f"{out.ref} belongs to {out.incident}, not {ref}", hint=f"{doing} it from there")
+    return out.ref
+
+
+async def cancel(deps: SlackDeps, actor: Actor, ref: str, run_id: int, reply: Reply) -> None:
+    out = await flows.cancel(deps.runtime, await _named_run(deps, ref, run_id, "cancel"), actor)
+    await reply.say(f":stop_sign: {out.ref} ({bk.escape(out.runbook_title)}) is {_run_state(out)}.")
+
+
+async def undo(deps: SlackDeps, actor: Actor, ref: str, run_id: int, reply: Reply) -> None:
+    out = await flows.undo(deps.runtime, await _named_run(deps, ref, run_id, "undo"), actor)
+    state = "its undo starts now" if out.status == RunStatus.UNDOING else f"its undo {_run_state(out)}"
+    await reply.say(f":leftwards_arrow_with_hook: {out.ref} ({bk.escape(out.runbook_title)}): {state}.")
 
 
 def _button_value(body: dict[str, Any]) -> dict[str, Any]:

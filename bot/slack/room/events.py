@@ -20,7 +20,7 @@ def needs_channel(event: TimelineEvent) -> bool:
 
 async def apply_event(writer: RoomWriter, event: TimelineEvent) -> None:
     assert event.id is not None
-    line = channel_line(event)
+    line = channel_line(event, writer.reachable)
     if line is not None:
         await writer.post(text_message(line), "evt", event.id)
     if event.kind in ROLE_KINDS:

@@ -7,6 +7,7 @@ already in the channel (captured messages) produce nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bot.incident.domain import Role, Status
@@ -42,17 +43,22 @@ def _status(event: TimelineEvent) -> str:
     return f"{STATUS_EMOJI[to]} Status {event.data.get('from')} → *{to.value}*{_by(event)}{_reason(event)}"
 
 
-def _role(event: TimelineEvent) -> str:
+def _as_is(principal: str) -> str:
+    return principal
+
+
+def _role(event: TimelineEvent, reach: Callable[[str], str]) -> str:
     role = Role(str(event.data.get("role")))
-    assignee = bk.mention(str(event.data.get("assignee")))
+    assignee = bk.mention(reach(str(event.data.get("assignee"))))
     if event.kind == "role_handover":
-        previous = bk.mention(str(event.data.get("previous")))
+        previous = bk.mention(reach(str(event.data.get("previous"))))
         return f":busts_in_silhouette: {role.display} handed over from {previous} to {assignee}{_by(event)}"
     return f":bust_in_silhouette: {assignee} is {role.display}{_by(event)}"
 
 
-def channel_line(event: TimelineEvent) -> str | None:
-    """The line to post in the incident channel for ``event``, or None."""
+def channel_line(event: TimelineEvent, reach: Callable[[str], str] = _as_is) -> str | None:
+    """The line to post in the incident channel for ``event``, or None. ``reach`` turns a
+    principal id (a role's holder) into what Slack mentions (a configured person's Slack id)."""
     kind = event.kind
     if kind in ("status_changed", "reopened"):
         return _status(event)
@@ -62,7 +68,7 @@ def channel_line(event: TimelineEvent) -> str | None:
     if kind == "acknowledged":
         return f":eyes: Acknowledged{_by(event)}"
     if kind in ("role_assigned", "role_handover"):
-        return _role(event)
+        return _role(event, reach)
     if kind == "title_changed":
         return f":pencil2: Title: {bk.escape(str(event.data.get('to')))}{_by(event)}"
     if kind == "note" and event.data.get("source") != CAPTURED_MESSAGE_SOURCE:

@@ -225,6 +225,7 @@ class RoomProjector:
             public_url=settings.public_url,
             broadcast_channel=settings.slack.broadcast_channel,
             runbooks=suggested,
+            people=self._runtime.authz.directory,
         )
 
     async def _suggested_runbooks(self, incident_id: int) -> tuple[str, ...]:

@@ -45,6 +45,7 @@ BENIGN_ERRORS = frozenset({"already_in_channel", "already_pinned", "cant_invite_
 class RoomResults:
     def __init__(self, runtime: Runtime) -> None:
         self._settings = runtime.settings
+        self._people = runtime.authz.directory
 
     def register(self, hooks: OutboxHooks) -> None:
         hooks.register_result_handler(CHANNEL_CREATED, self.channel_created)
@@ -70,6 +71,7 @@ class RoomResults:
             pattern=self._settings.slack.channel_name_pattern,
             public_url=self._settings.public_url,
             broadcast_channel=self._settings.slack.broadcast_channel,
+            people=self._people,
         )
 
     async def channel_created(

@@ -168,13 +168,16 @@ async def _ask_approvers(writer: RoomWriter, event: TimelineEvent, approvers: li
     assert event.id is not None and writer.incident.id is not None
     users: list[str] = []
     roles = await service.current_roles(writer.session, writer.incident.id)
+    people = writer.people
     for principal in approvers:
-        if bk.is_user_id(principal):
-            users.append(principal)
+        if bk.is_user_id(principal) or people.slack_id(people.canonical(principal)):
+            users.append(people.canonical(principal))
         elif principal.startswith("role:"):
             holder = roles.get(Role(principal[5:])) if principal[5:] in ROLE_NAMES else None
             if holder is not None:
                 users.append(holder.assignee)
+        elif principal in people.groups:  # configured: its people, no Slack lookup
+            users.extend(sorted(people.groups[principal]))
         elif bk.is_group(principal):
             await writer.call(
                 "usergroups.list",

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.authz.people import Directory
 from bot.chat.outbox import enqueue, incident_lane
 from bot.incident.models import Incident
 from bot.slack import blocks as bk
@@ -44,6 +45,7 @@ class RoomWriter:
         public_url: str,
         broadcast_channel: str | None,
         runbooks: tuple[str, ...] = (),
+        people: Directory | None = None,
     ) -> None:
         assert incident.id is not None
         self.session = session
@@ -54,7 +56,12 @@ class RoomWriter:
         self.public_url = public_url
         self.broadcast_channel = broadcast_channel
         self.runbooks = runbooks
+        self.people = people or Directory()
         self.card_posted_now = False
+
+    def reachable(self, principal: str) -> str:
+        """Where to reach a principal in Slack: a configured person's Slack id, else as given."""
+        return self.people.slack_id(principal) or principal
 
     @property
     def channel(self) -> str | None:
@@ -116,8 +123,9 @@ class RoomWriter:
             await self.call("chat.postMessage", {"channel": target, **news}, "announce", target)
 
     async def invite(self, person: str) -> None:
-        """A user id, an email (looked up first) or a user group (@handle or S-id; expanded first)."""
-        person = person.strip()
+        """A user id, an email (looked up first) or a user group (@handle or S-id; expanded first);
+        a configured person by their Slack id."""
+        person = self.reachable(person.strip())
         if not person or self.channel is None:
             return
         if bk.is_user_id(person):
@@ -139,7 +147,11 @@ class RoomWriter:
 
     async def card_payload(self) -> dict[str, Any]:
         view = await load_card(
-            self.session, self.incident, public_url=self.public_url, runbooks=self.runbooks
+            self.session,
+            self.incident,
+            public_url=self.public_url,
+            runbooks=self.runbooks,
+            people=self.people,
         )
         return {"text": card_text(view), "blocks": render_card(view)}
 
@@ -162,6 +174,7 @@ class RoomWriter:
     async def direct_message(self, user_id: str, message: dict[str, Any], *key_parts: str | int) -> None:
         """chat.postMessage to a user id: Slack delivers it in the bot's DM with them. Its own
         lane: a checklist or an approval request need not wait for the channel."""
+        user_id = self.reachable(user_id)
         if bk.is_user_id(user_id):
             await self.call(
                 "chat.postMessage", {"channel": user_id, **message}, *key_parts, lane=f"dm:{user_id}"
