@@ -53,6 +53,8 @@ async def bot(
         runbooks_dir=runbooks_dir,
         runbooks=FAST,
         alerts={"sources": SOURCES, "routes": ROUTES, "processor": {"linger_s": 0}},
+        # The rule's run starts at once: its runbook is opted out of the approval floor.
+        permissions={"runs_without_approval": ["set-k"]},
     )
     runtime = Runtime.build(settings)
     runtime.integrations = Integrations(make_registry(store))
