@@ -51,9 +51,10 @@ class ActionContext:
     """Who and what an action runs for; actions use it for messages, tags and logs.
 
     ``actor`` is on whose behalf this call runs: the requester of the run, or for an undo the
-    person who asked for it. ``requested_by`` and ``approved_by`` name the run's requester and
-    approvers. In a dry-run, ``planned`` holds the state earlier steps intend, by target, so a
-    check plans against what it will find rather than what is there now.
+    person who asked for it. ``requested_by`` names the run's requester, ``approved_by`` the
+    people who approved what this call carries out (the run, or its undo). In a dry-run,
+    ``planned`` holds the state earlier steps intend, by target, so a check plans against what
+    it will find rather than what is there now.
     """
 
     incident_ref: str | None = None

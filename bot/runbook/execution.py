@@ -108,9 +108,15 @@ async def load_execution(session: AsyncSession, run_id: int, worker_id: str) -> 
             phase="undo" if status == RunStatus.UNDOING else "do",
         )
     secret_values = tuple(str(v) for v in run.secret_inputs.values() if v not in (None, ""))
+    # Who approved what this execution carries out: the run, or its undo (each has its own).
+    phase = Phase.UNDO if status == RunStatus.UNDOING else Phase.DO
     approvers = await session.exec(
         select(RunbookApproval.approver_label)
-        .where(RunbookApproval.run_id == run.id, RunbookApproval.decision == "approved")
+        .where(
+            RunbookApproval.run_id == run.id,
+            RunbookApproval.decision == "approved",
+            RunbookApproval.phase == phase.value,
+        )
         .order_by(col(RunbookApproval.id))
     )
     return Execution(

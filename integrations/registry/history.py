@@ -6,7 +6,8 @@ When the bot moves alias ``A`` of a model onto version ``N``, it first tags ``N`
   a rollback leaves it alone so that rolling back twice walks further back, never forward);
 - ``incident_bot.alias.A.moved = {"action", "from", "by", "at", "incident", "run", "step",
   "requested_by", "approved_by"}`` (JSON): who moved it (``by``: the requester of the run, or
-  the person who asked for its undo), who requested and approved the run, when, and for which
+  the person who asked for its undo), who requested the run and who approved this move (the
+  run's approvers, or its undo's), when, and for which
   incident, run and step; the run and step make a re-applied rollback step recognise its own
   work instead of rolling back one more time.
 

@@ -23,6 +23,7 @@ from integrations.registry.config import MlflowRegistryConfig
 from integrations.serving.actions import register_actions as register_serving_actions
 from integrations.serving.build import build_instance as build_serving
 from integrations.serving.config import MLServerConfig
+from tests.access import OPEN_PERMISSIONS
 from tests.runbook.conftest import ALICE
 from tests.system.fixtures.mlflow import MlflowServer
 from tests.system.fixtures.mlserver import MLFLOW_MODEL, MLServer
@@ -137,6 +138,7 @@ async def test_a_rollback_run_reaches_serving_and_its_undo_reloads_after_the_ali
         database_url=db_url,
         runbooks_dir=runbooks,
         runbooks={"default_retries": {"max": 0}, "lease": 30},
+        permissions=OPEN_PERMISSIONS,  # serving is under test here, not who may run it
         integrations={
             "registries": {"mlflow": {"kind": "mlflow", "url": mlflow_server.url, "http": HTTP}},
             "serving": {
