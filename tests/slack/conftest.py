@@ -31,7 +31,7 @@ from bot.auth.actor import Actor, Interface
 from bot.chat.outbox import OPEN_STATUSES, OutboxMessage
 from bot.config import Settings, load_settings
 from bot.incident import flows
-from bot.incident.models import TimelineEvent
+from bot.incident.models import Incident, TimelineEvent
 from bot.incident.schemas import IncidentCreate
 from bot.runtime import Runtime
 from bot.slack.models import SlackRoom
@@ -233,6 +233,19 @@ class Room:
                     .where(func.coalesce(col(SlackRoom.state), "") != "creating")
                 )
             ).one()
+            # A channel that exists while its room is still "creating": the projector has yet to
+            # open the room (invites, pins, the card), though the outbox is empty for a moment.
+            opening = (
+                await session.exec(
+                    select(func.count())
+                    .select_from(SlackRoom)
+                    .join(Incident, col(Incident.id) == col(SlackRoom.incident_id))
+                    .where(col(SlackRoom.state) == "creating")
+                    .where(col(Incident.chat_channel_id).is_not(None))
+                )
+            ).one()
+        if opening:
+            return f"{opening} room(s) being opened"
         return f"{behind} timeline event(s) not projected" if behind else ""
 
     async def declare(self, title: str = "Fraud model latency", **fields: Any) -> str:
